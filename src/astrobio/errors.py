@@ -1,0 +1,52 @@
+"""Typed errors. Every message names the field, the value and what was expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AstrobioError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InputValidationError(AstrobioError, ValueError):
+    """A physical or configuration input is outside what the code can model."""
+
+    def __init__(self, field: str, value: Any, expected: str):
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(f"invalid {field}={value!r}: expected {expected}")
+
+
+class AnnotationError(AstrobioError):
+    """A run's annotation (units, CF names, provenance) is missing or inconsistent."""
+
+
+class StorageError(AstrobioError):
+    """The on-disk store is missing, corrupt or was asked for something it does not hold."""
+
+
+class QualityError(AstrobioError):
+    """A data-quality check could not be evaluated."""
+
+
+class TrainingInstabilityError(AstrobioError, RuntimeError):
+    """A non-finite loss or gradient stopped training."""
+
+
+def check_finite_range(field: str, value: float, lo: float | None = None, hi: float | None = None,
+                       unit: str = "") -> float:
+    """Return `value` as float, or raise InputValidationError naming the field.
+
+    NaN/inf always fail; `lo`/`hi` are inclusive bounds when given.
+    """
+    import math
+
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputValidationError(field, value, "a number") from None
+    bounds = f"[{lo}, {hi}]" if lo is not None and hi is not None else (
+        f">= {lo}" if lo is not None else (f"<= {hi}" if hi is not None else "finite"))
+    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise InputValidationError(field, value, f"a finite value {bounds}{(' ' + unit) if unit else ''}")
+    return v
