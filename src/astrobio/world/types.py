@@ -90,6 +90,8 @@ class PlanetTruth:
     n_transits: int  # transits of transmission spectroscopy; 0 = no spectrum
     discovery_method: str = "transit"
     discovery_year: int = 2024
+    # observables the catalog does not give: the truth holds an assumed value, the observation NaN
+    catalog_missing: tuple[str, ...] = ()
 
     @property
     def period_days(self) -> float:

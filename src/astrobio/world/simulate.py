@@ -1,0 +1,186 @@
+"""Planet runs: the truth/observation split of SPEC.md section 3, vectorised over planets.
+
+Datacube input = climate of the *observed* parameters under the observer's prior atmosphere.
+Datacube target, labels and the spectrum = the *true* planet and its true climate.
+Graph = metabolisms the *observed* environment permits. Text = the observing log.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import replace
+
+import numpy as np
+
+from astrobio.errors import InputValidationError, check_finite_range
+from astrobio.world import atmosphere, climate, habitable, labels, metabolism, observing_log, orbits
+from astrobio.world import planets, population, spectrum, stars
+from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth
+
+PRIOR_PRESSURE_BAR = 1.0  # observer's prior atmosphere: 1 bar N2 with Earth-like CO2 (SPEC.md section 3)
+PRIOR_OBLIQUITY_DEG = 23.44
+PRIOR_ROTATION_DAYS = 1.0
+PRIOR_ALBEDO = 0.3
+PRIOR_OCEAN_FRACTION = 0.7
+PRIOR_AGE_GYR = 5.0
+CHUNK = 256  # planets per vectorised climate call
+
+
+def run_id_for(truth: PlanetTruth) -> str:
+    """A stable, file-system-safe id: source prefix + slug of the planet name."""
+    prefix = {"synthetic": "syn", "catalog": "cat", "solar_system": "sol"}.get(truth.source, "run")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", truth.name).strip("-").lower()
+    return f"{prefix}-{slug}"
+
+
+def _rng(seed: int, name: str, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), stream])
+
+
+def validate_truth(t: PlanetTruth) -> None:
+    """Raise InputValidationError naming the first field the simulator cannot model."""
+    lo, hi = stars.TEFF_RANGE_K
+    check_finite_range("star_teff_k", t.star_teff_k, lo, hi, "K")
+    for field in ("star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "planet_radius_earth",
+                  "planet_mass_earth", "semimajor_axis_au", "rotation_period_days", "distance_pc"):
+        v = check_finite_range(field, getattr(t, field))
+        if v <= 0:
+            raise InputValidationError(field, v, "a positive finite value")
+    check_finite_range("eccentricity", t.eccentricity, 0.0, 0.95)
+    check_finite_range("surface_pressure_bar", t.surface_pressure_bar, 0.0, 1000.0, "bar")
+    check_finite_range("star_jmag", t.star_jmag, -5.0, 30.0, "mag")
+    check_finite_range("ocean_fraction", t.ocean_fraction, 0.0, 1.0)
+    check_finite_range("surface_albedo", t.surface_albedo, 0.0, 1.0)
+    if t.n_transits < 0:
+        raise InputValidationError("n_transits", t.n_transits, "a non-negative integer")
+    atmosphere.normalise(t.composition)  # raises on negative/NaN/unknown gases
+
+
+def _climate_inputs(lum, a, ecc, obl, locked, rot, p_bar, co2, ch4, mass, radius, albedo, ocean):
+    f = lambda x: np.asarray(x, dtype=float)  # noqa: E731
+    return climate.ClimateInputs(
+        luminosity_lsun=f(lum), semimajor_axis_au=f(a), eccentricity=f(ecc), obliquity_deg=f(obl),
+        tidally_locked=np.asarray(locked, dtype=bool), rotation_period_days=f(rot),
+        surface_pressure_bar=f(p_bar), co2_vmr=f(co2), ch4_vmr=f(ch4),
+        gravity_ms2=planets.surface_gravity(f(mass), f(radius)), surface_albedo=f(albedo), ocean_fraction=f(ocean))
+
+
+def true_climate(truths: list[PlanetTruth], resolution: str = "demo") -> climate.ClimateResult:
+    """The true planets' climate (labels, datacube target, spectrum temperature)."""
+    g = lambda k: [getattr(t, k) for t in truths]  # noqa: E731
+    inputs = _climate_inputs(g("star_luminosity_lsun"), g("semimajor_axis_au"), g("eccentricity"),
+                             g("obliquity_deg"), g("tidally_locked"), g("rotation_period_days"),
+                             g("surface_pressure_bar"), [t.composition["CO2"] for t in truths],
+                             [t.composition["CH4"] for t in truths], g("planet_mass_earth"),
+                             g("planet_radius_earth"), g("surface_albedo"), g("ocean_fraction"))
+    return climate.run_climate(inputs, climate.GRIDS[resolution])
+
+
+def prior_planet_parameters(obs: PlanetObserved) -> dict:
+    """What an observer assumes to run a climate model: observed values, gaps filled with priors."""
+    r, m = obs.planet_radius_earth, obs.planet_mass_earth
+    if not np.isfinite(r):
+        r = float(planets.radius_from_mass(m))
+    if not np.isfinite(m):
+        m = float(planets.mass_from_radius(r))
+    age = obs.star_age_gyr if np.isfinite(obs.star_age_gyr) else PRIOR_AGE_GYR
+    locked = bool(orbits.tidal_locking(np.array([obs.semimajor_axis_au]), np.array([obs.star_mass_msun]),
+                                       np.array([m]), np.array([r]), np.array([age]))[0])
+    return {"radius_earth": r, "mass_earth": m, "tidally_locked": locked,
+            "eccentricity": obs.eccentricity if np.isfinite(obs.eccentricity) else 0.0,
+            "rotation_period_days": obs.period_days if locked else PRIOR_ROTATION_DAYS,
+            "obliquity_deg": 0.0 if locked else PRIOR_OBLIQUITY_DEG}
+
+
+def prior_climate(observed: list[PlanetObserved], resolution: str = "demo") -> climate.ClimateResult:
+    """Climate of the observed planets under the prior atmosphere (the datacube input)."""
+    pri = [prior_planet_parameters(o) for o in observed]
+    comp = atmosphere.prior_composition()
+    n = len(observed)
+    inputs = _climate_inputs([o.star_luminosity_lsun for o in observed], [o.semimajor_axis_au for o in observed],
+                             [p["eccentricity"] for p in pri], [p["obliquity_deg"] for p in pri],
+                             [p["tidally_locked"] for p in pri], [p["rotation_period_days"] for p in pri],
+                             np.full(n, PRIOR_PRESSURE_BAR), np.full(n, comp["CO2"]), np.full(n, comp["CH4"]),
+                             [p["mass_earth"] for p in pri], [p["radius_earth"] for p in pri],
+                             np.full(n, PRIOR_ALBEDO), np.full(n, PRIOR_OCEAN_FRACTION))
+    return climate.run_climate(inputs, climate.GRIDS[resolution])
+
+
+def _observed_environment(prior: climate.ClimateResult, i: int) -> metabolism.Environment:
+    """The environment an observer can infer: starlight, the prior atmosphere, the prior climate."""
+    comp = atmosphere.prior_composition()
+    return metabolism.environment_from_conditions(
+        light_available=True, co2_vmr=comp["CO2"], h2_vmr=comp.get("H2", 0.0), o2_vmr=comp.get("O2", 0.0),
+        liquid_water=bool(prior.liquid_water_fraction[i] >= labels.LIQUID_WATER_MIN_FRACTION
+                          and not prior.runaway[i]),
+        temperature_k=float(prior.global_mean_surface_temperature_k[i]))
+
+
+def _atmosphere_temperature(res: climate.ClimateResult, i: int) -> float:
+    """Isothermal temperature for the transit radius: the mean of the upper levels (limb probes them)."""
+    t = res.air_temperature[i]  # (time, lat, lon, lev)
+    return float(t[..., t.shape[-1] // 2:].mean())
+
+
+def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str,
+                spec_cfg: spectrum.SpectrumConfig) -> list[PlanetRun]:
+    true_res = true_climate(truths, resolution)
+    observed = [population.observe(t, _rng(seed, t.name, 1)) for t in truths]
+    prior_res = prior_climate(observed, resolution)
+    grid = climate.GRIDS[resolution]
+    coords = {"lat_deg": grid.lat_deg.astype(np.float32), "lon_deg": grid.lon_deg.astype(np.float32),
+              "sigma": grid.sigma.astype(np.float32), "month": np.arange(1, 13, dtype=np.float32)}
+    runs = []
+    for i, t in enumerate(truths):
+        comp = dict(t.composition)
+        comp["H2O"] = float(true_res.column_h2o_vmr[i])
+        t = replace(t, composition=atmosphere.normalise(comp))
+        obs = observed[i]
+        spec = spectrum.simulate_spectrum(
+            radius_earth=t.planet_radius_earth, mass_earth=t.planet_mass_earth,
+            star_radius_rsun=t.star_radius_rsun, star_jmag=t.star_jmag,
+            temperature_k=_atmosphere_temperature(true_res, i), surface_pressure_bar=t.surface_pressure_bar,
+            composition=t.composition, cloud_top_pressure_bar=t.cloud_top_pressure_bar,
+            n_transits=t.n_transits, config=spec_cfg, rng=_rng(seed, t.name, 2))
+        graph = metabolism.metabolic_graph(_observed_environment(prior_res, i))
+        text = observing_log.observing_log(t, obs, _rng(seed, t.name, 3))
+        lab = labels.compute_labels(t, true_res, i)
+        hz = habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun) if (
+            stars.TEFF_RANGE_K[0] <= obs.star_teff_k <= stars.TEFF_RANGE_K[1]) else {}
+        extras = {
+            "runaway": bool(true_res.runaway[i]),
+            "prior_runaway": bool(prior_res.runaway[i]),
+            "prior_mean_surface_temperature_k": float(prior_res.global_mean_surface_temperature_k[i]),
+            "prior_liquid_water_fraction": float(prior_res.liquid_water_fraction[i]),
+            "absorbed_flux_wm2": float(true_res.absorbed_flux_wm2[i]),
+            "esi": float(habitable.earth_similarity_index(
+                t.planet_radius_earth, planets.density_earth(t.planet_mass_earth, t.planet_radius_earth),
+                planets.escape_velocity_earth(t.planet_mass_earth, t.planet_radius_earth),
+                lab["mean_surface_temperature_k"])),
+            "observed_hz_au": {k: float(v) for k, v in hz.items()},
+        }
+        runs.append(PlanetRun(
+            run_id=run_id_for(t), system=t.system, truth=t, observed=obs,
+            datacube_prior=prior_res.datacube(i), datacube_true=true_res.datacube(i), spectrum=spec,
+            graph=graph, text=text, labels=lab, coords=coords, resolution=resolution, seed=seed, extras=extras))
+    return runs
+
+
+def simulate_runs(truths: list[PlanetTruth], seed: int = 0, resolution: str = "demo",
+                  spectrum_config: spectrum.SpectrumConfig | None = None) -> list[PlanetRun]:
+    """Simulate many planets; climates are computed in vectorised chunks. Same seed, same runs."""
+    if resolution not in climate.GRIDS:
+        raise InputValidationError("resolution", resolution, f"one of {sorted(climate.GRIDS)}")
+    for t in truths:
+        validate_truth(t)
+    cfg = spectrum_config or spectrum.SpectrumConfig()
+    runs: list[PlanetRun] = []
+    for start in range(0, len(truths), CHUNK):
+        runs.extend(_chunk_runs(truths[start:start + CHUNK], seed, resolution, cfg))
+    return runs
+
+
+def simulate_run(truth: PlanetTruth, seed: int = 0, resolution: str = "demo") -> PlanetRun:
+    """One planet run (see `simulate_runs`)."""
+    return simulate_runs([truth], seed=seed, resolution=resolution)[0]
