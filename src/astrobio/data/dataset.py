@@ -1,0 +1,470 @@
+"""`PlanetRunDataset` (store → item dicts), `collate_multimodal_batch` (items → `MultiModalBatch`),
+train-split normalisation statistics and `make_dataloader`.
+
+Splits are by planetary system: a hash of (seed, system name) picks train/val/test, so planets of one
+star never straddle two splits (no leakage through the shared star). Normalisation statistics and the
+tokenizer come from the train split only and live beside the data (`stats.json`, `tokenizer.json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from astrobio.constants import S_EARTH
+from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, placeholder_graph
+from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, truncate_ids
+from astrobio.errors import InputValidationError, StorageError
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+
+SPLITS = ("train", "val", "test")
+STATS_FILE = "stats.json"
+STATS_VERSION = 1
+DATACUBE_VARIABLES = ("air_temperature", "specific_humidity")
+SPECTRUM_BINS = 1000  # SpectrumConfig.n_bins default: the width of an all-missing spectrum batch
+# Observed fields spanning orders of magnitude: standardised in log10 so one hot Jupiter host or
+# a 1000-day period does not squash every other planet into a sliver around the mean.
+LOG10_NUMERIC_FIELDS = frozenset({
+    "star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "distance_pc", "planet_radius_earth",
+    "planet_mass_earth", "semimajor_axis_au", "period_days", "instellation_searth",
+})
+# Kopparapu et al. 2014 validity range; the HZ fit is clamped to it (world/stars.py TEFF_RANGE_K).
+HZ_TEFF_RANGE_K = (2600.0, 7200.0)
+HZ_POSITION_RANGE = (-1.0, 2.0)  # clip: beyond it log10 instellation carries the information
+PRIOR_SURFACE_PRESSURE_BAR = 1.0  # the observer's prior atmosphere (SPEC.md §3: 1 bar N2, Earth CO2)
+
+
+# ----------------------------------------------------------------------------------------------
+# splits
+
+
+def split_of(system: str, seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> str:
+    """The split of a planetary system: a SHA-256 of (seed, system) mapped to [0, 1) and cut by fractions."""
+    u = int.from_bytes(hashlib.sha256(f"{seed}:{system}".encode()).digest()[:8], "big") / 2.0**64
+    edges = np.cumsum(fractions)
+    return SPLITS[min(int(np.searchsorted(edges, u, side="right")), len(SPLITS) - 1)]
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    if len(fractions) != 3 or any(not (0.0 <= f <= 1.0) for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise InputValidationError("split_fractions", tuple(fractions), "three fractions in [0, 1] summing to 1")
+    return tuple(float(f) for f in fractions)
+
+
+# ----------------------------------------------------------------------------------------------
+# normalisation statistics
+
+
+@dataclass
+class NormStats:
+    """Train-split statistics; every model input and target is standardised with them."""
+
+    fingerprint: str  # hash of the train run ids and split settings the stats were computed on
+    n_train_runs: int
+    datacube_mean: np.ndarray  # (2,) per variable over prior and true cubes; raw = x * std + mean
+    datacube_std: np.ndarray  # (2,)
+    numerical_mean: np.ndarray  # (F,) over present values, log10 for LOG10_NUMERIC_FIELDS
+    numerical_std: np.ndarray  # (F,)
+    regression_mean: np.ndarray  # (7,) REGRESSION_KEYS
+    regression_std: np.ndarray  # (7,)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATS_VERSION, "fingerprint": self.fingerprint, "n_train_runs": self.n_train_runs,
+            "datacube": {"variables": list(DATACUBE_VARIABLES), "mean": self.datacube_mean.tolist(),
+                         "std": self.datacube_std.tolist()},
+            "numerical": {"fields": list(OBSERVED_NUMERIC_FIELDS),
+                          "log10": [f in LOG10_NUMERIC_FIELDS for f in OBSERVED_NUMERIC_FIELDS],
+                          "mean": self.numerical_mean.tolist(), "std": self.numerical_std.tolist()},
+            "regression": {"keys": list(REGRESSION_KEYS), "mean": self.regression_mean.tolist(),
+                           "std": self.regression_std.tolist()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "NormStats":
+        if d.get("version") != STATS_VERSION or d["numerical"]["fields"] != list(OBSERVED_NUMERIC_FIELDS) \
+                or d["regression"]["keys"] != list(REGRESSION_KEYS):
+            raise StorageError(f"{STATS_FILE} has another layout (version {d.get('version')}); delete it to recompute")
+        f32 = partial(np.asarray, dtype=np.float64)
+        return cls(d["fingerprint"], int(d["n_train_runs"]), f32(d["datacube"]["mean"]), f32(d["datacube"]["std"]),
+                   f32(d["numerical"]["mean"]), f32(d["numerical"]["std"]),
+                   f32(d["regression"]["mean"]), f32(d["regression"]["std"]))
+
+
+class _Moments:
+    """Streaming per-channel mean/variance (Chan et al. 1979 pairwise merge), float64."""
+
+    def __init__(self, n_channels: int):
+        self.n = np.zeros(n_channels)
+        self.mean = np.zeros(n_channels)
+        self.m2 = np.zeros(n_channels)
+
+    def add(self, x: np.ndarray, axis_channels: int = 0) -> None:
+        """Add samples; x has channels on `axis_channels`, NaNs are skipped."""
+        x = np.moveaxis(np.asarray(x, dtype=np.float64), axis_channels, 0).reshape(len(self.n), -1)
+        n_b = np.isfinite(x).sum(axis=1).astype(np.float64)
+        ok = n_b > 0
+        if not ok.any():
+            return
+        mean_b = np.where(ok, np.nansum(x, axis=1) / np.maximum(n_b, 1), 0.0)
+        m2_b = np.nansum((x - mean_b[:, None]) ** 2, axis=1)
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean = np.where(ok, self.mean + delta * n_b / np.maximum(n, 1), self.mean)
+        self.m2 = np.where(ok, self.m2 + m2_b + delta**2 * self.n * n_b / np.maximum(n, 1), self.m2)
+        self.n = n
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std); a channel never seen gets (0, 1) and a constant one std 1, so x - mean stays finite."""
+        std = np.sqrt(self.m2 / np.maximum(self.n, 1))
+        std = np.where(std > 1e-12 * (1.0 + np.abs(self.mean)), std, 1.0)
+        return np.where(self.n > 0, self.mean, 0.0), std
+
+
+def numeric_features(observed: dict[str, Any]) -> np.ndarray:
+    """OBSERVED_NUMERIC_FIELDS as float64 (F,), log10 where LOG10_NUMERIC_FIELDS, NaN where unknown."""
+    x = np.array([_as_float(observed.get(k)) for k in OBSERVED_NUMERIC_FIELDS], dtype=np.float64)
+    for i, k in enumerate(OBSERVED_NUMERIC_FIELDS):
+        if k in LOG10_NUMERIC_FIELDS:
+            x[i] = math.log10(x[i]) if x[i] > 0 else math.nan
+    return x
+
+
+def _as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def regression_vector(labels: dict[str, Any], run_id: str) -> np.ndarray:
+    """REGRESSION_KEYS as float64 (7,); a missing or non-finite target is a store defect."""
+    y = np.array([_as_float(labels.get(k)) for k in REGRESSION_KEYS], dtype=np.float64)
+    if not np.isfinite(y).all():
+        bad = [k for k, v in zip(REGRESSION_KEYS, y) if not np.isfinite(v)]
+        raise StorageError(f"run {run_id}: non-finite or missing regression labels {bad}")
+    return y
+
+
+def compute_norm_stats(storage, train_run_ids: Sequence[str], fingerprint: str) -> NormStats:
+    """Statistics over the train runs: datacube (prior and true) per variable, observed numbers, targets."""
+    if not train_run_ids:
+        raise StorageError("the train split is empty: normalisation statistics need at least one train run")
+    cube, num, reg = _Moments(2), _Moments(len(OBSERVED_NUMERIC_FIELDS)), _Moments(len(REGRESSION_KEYS))
+    for run_id in train_run_ids:
+        a = storage.load_arrays(run_id)
+        for key in ("datacube_prior", "datacube_true"):
+            if a.get(key) is not None:
+                cube.add(a[key], axis_channels=0)  # (2, 12, lat, lon, lev)
+        num.add(numeric_features(a["observed"])[:, None])
+        reg.add(regression_vector(a["labels"], run_id)[:, None])
+    (cm, cs), (nm, ns), (rm, rs) = cube.result(), num.result(), reg.result()
+    return NormStats(fingerprint, len(train_run_ids), cm, cs, nm, ns, rm, rs)
+
+
+def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ----------------------------------------------------------------------------------------------
+# physics features
+
+
+def physics_features(observed: dict[str, Any], prior_surface_pressure_bar: float) -> tuple[np.ndarray, float]:
+    """(features (4,) float32, instellation W m^-2) from the observed values (docs/architecture.md).
+
+    features: log10 S/S_earth, HZ position (S_maxGH - S)/(S_maxGH - S_runaway) (0 = outer edge,
+    1 = inner edge, Kopparapu et al. 2014), T_eq / 300 K, log10 prior surface pressure / bar.
+    An unknown instellation is rebuilt from L / a^2, an unknown T_eq from S (Bond albedo 0.3).
+    """
+    from astrobio.world.habitable import seff_limits
+    from astrobio.world.orbits import equilibrium_temperature_k
+
+    s = _as_float(observed.get("instellation_searth"))
+    if not (s > 0):
+        s = _as_float(observed.get("star_luminosity_lsun")) / _as_float(observed.get("semimajor_axis_au")) ** 2
+    if not (s > 0 and math.isfinite(s)):
+        raise StorageError(f"planet {observed.get('name')!r}: instellation unknown and not derivable from L / a^2")
+    teff = _as_float(observed.get("star_teff_k"))
+    teff = float(np.clip(teff, *HZ_TEFF_RANGE_K)) if math.isfinite(teff) else 5780.0  # unknown: solar T*=0
+    lim = seff_limits(np.array([teff]))
+    s_max, s_run = float(np.ravel(lim["maximum_greenhouse"])[0]), float(np.ravel(lim["runaway_greenhouse"])[0])
+    hz = float(np.clip((s_max - s) / (s_max - s_run), *HZ_POSITION_RANGE))
+    t_eq = _as_float(observed.get("equilibrium_temperature_k"))
+    if not (t_eq > 0):
+        t_eq = float(np.ravel(equilibrium_temperature_k(np.array([s]), 0.3))[0])
+    feats = np.array([math.log10(s), hz, t_eq / 300.0, math.log10(prior_surface_pressure_bar)], dtype=np.float32)
+    return feats, s * S_EARTH
+
+
+# ----------------------------------------------------------------------------------------------
+# dataset
+
+
+class PlanetRunDataset(torch.utils.data.Dataset):
+    """Map-style dataset over one split of a `RealDataStorage` directory.
+
+    Each worker process opens the store itself on first access (h5py handles never cross a fork or a
+    pickle). Items are dicts of tensors; a missing modality is None (collate fills it).
+    """
+
+    def __init__(self, path: str | os.PathLike, split: str = "train", *, max_text_tokens: int = 128,
+                 include_quarantined: bool = False, seed: int = 0,
+                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1)):
+        if split not in SPLITS:
+            raise InputValidationError("split", split, f"one of {SPLITS}")
+        if max_text_tokens < 2:
+            raise InputValidationError("max_text_tokens", max_text_tokens, ">= 2")
+        self.path = Path(path)
+        self.split, self.seed, self.max_text_tokens = split, int(seed), int(max_text_tokens)
+        self.include_quarantined = include_quarantined
+        self.split_fractions = _check_fractions(split_fractions)
+        self._store, self._store_pid, self._tokenizer = None, None, None
+
+        rows = self._storage().list_stored_runs(include_quarantined=include_quarantined)
+        by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
+        self.systems: dict[str, str] = {}
+        for row in rows:
+            by_split[split_of(row["system"], self.seed, self.split_fractions)].append(row["run_id"])
+            self.systems[row["run_id"]] = row["system"]
+        self.run_ids = sorted(by_split[split])
+        train_ids = sorted(by_split["train"])
+        self.stats = self._load_or_compute_stats(train_ids)
+        self._tokenizer = ensure_tokenizer(self.path, (self._storage().load_arrays(r)["text"] for r in train_ids))
+        self._shared = self._shared_tensors()
+        self._close_store()  # the parent must not hold an open HDF5 handle when workers fork
+
+    def __len__(self) -> int:
+        return len(self.run_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        run_id = self.run_ids[index]
+        a = self._storage().load_arrays(run_id)
+        st = self.stats
+        obs = a["observed"]
+
+        num = (numeric_features(obs) - st.numerical_mean) / st.numerical_std  # (F,), NaN = missing
+        reg = (regression_vector(a["labels"], run_id) - st.regression_mean) / st.regression_std  # (7,)
+        prior_p = _as_float(a.get("prior_surface_pressure_bar", PRIOR_SURFACE_PRESSURE_BAR))
+        phys, inst_wm2 = physics_features(obs, prior_p)
+        text = a.get("text") or ""
+        item = {
+            "run_id": run_id,
+            "datacube": self._normalise_cube(a.get("datacube_prior"), run_id),
+            "datacube_target": self._normalise_cube(a.get("datacube_true"), run_id),
+            "graph": self._graph(a),
+            "spectrum": self._spectrum(a.get("spectrum"), run_id),
+            "input_ids": (torch.tensor(truncate_ids(self._tokenizer.encode(text).ids, self.max_text_tokens))
+                          if text.strip() else None),
+            "numerical_data": torch.from_numpy(num.astype(np.float32)),
+            "physics_features": torch.from_numpy(phys),
+            "instellation_wm2": float(inst_wm2),
+            "surface_pressure_bar": prior_p,
+            "label": int(a["labels"]["habitability_class"]),
+            "regression_targets": torch.from_numpy(reg.astype(np.float32)),
+        }
+        item.update(self._shared)
+        return item
+
+    def collate_fn(self):
+        """The collate function for this dataset's DataLoader (picklable for spawn workers)."""
+        return partial(collate_multimodal_batch, max_text_tokens=self.max_text_tokens)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _storage(self):
+        from astrobio.data.storage import RealDataStorage
+
+        if self._store is None or self._store_pid != os.getpid():
+            self._store, self._store_pid = RealDataStorage(self.path), os.getpid()
+        return self._store
+
+    def _close_store(self) -> None:
+        if self._store is not None and hasattr(self._store, "close"):
+            self._store.close()
+        self._store, self._store_pid = None, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_store"], state["_store_pid"] = None, None
+        return state
+
+    def _fingerprint(self, train_ids: Sequence[str]) -> str:
+        h = hashlib.sha256(json.dumps([self.seed, self.split_fractions, list(train_ids)]).encode())
+        return h.hexdigest()
+
+    def _load_or_compute_stats(self, train_ids: Sequence[str]) -> NormStats:
+        """Read stats.json; (re)compute it on the train split when missing or made for other train runs."""
+        path = self.path / STATS_FILE
+        fingerprint = self._fingerprint(train_ids)
+        if path.is_file():
+            stats = NormStats.from_json(json.loads(path.read_text()))
+            if stats.fingerprint == fingerprint:
+                return stats
+        stats = compute_norm_stats(self._storage(), train_ids, fingerprint)
+        _atomic_write_json(path, stats.to_json())
+        return stats
+
+    def _shared_tensors(self) -> dict[str, Any]:
+        """Per-dataset constants every item carries (collate takes them from the first item)."""
+        st = self.stats
+        coords = self._storage().load_arrays(self.run_ids[0])["coords"] if self.run_ids else None
+        return {
+            "datacube_stats": {"mean": torch.tensor(st.datacube_mean, dtype=torch.float32),
+                               "std": torch.tensor(st.datacube_std, dtype=torch.float32)},
+            "regression_stats": {"mean": torch.tensor(st.regression_mean, dtype=torch.float32),
+                                 "std": torch.tensor(st.regression_std, dtype=torch.float32)},
+            "sigma_levels": torch.as_tensor(np.asarray(coords["sigma"], np.float32)) if coords else None,
+            "lat_deg": torch.as_tensor(np.asarray(coords["lat_deg"], np.float32)) if coords else None,
+        }
+
+    def _normalise_cube(self, cube: np.ndarray | None, run_id: str) -> torch.Tensor | None:
+        if cube is None:
+            return None
+        st = self.stats
+        shape = (-1,) + (1,) * (cube.ndim - 1)
+        x = (np.asarray(cube, np.float32) - st.datacube_mean.astype(np.float32).reshape(shape)) \
+            / st.datacube_std.astype(np.float32).reshape(shape)  # (2, 12, lat, lon, lev)
+        if not np.isfinite(x).all():
+            raise StorageError(f"run {run_id}: datacube has non-finite values")
+        return torch.from_numpy(x)
+
+    @staticmethod
+    def _spectrum(spec: np.ndarray | None, run_id: str) -> torch.Tensor | None:
+        if spec is None:
+            return None
+        spec = np.asarray(spec, np.float32)  # (n_bins, 3)
+        if spec.ndim != 2 or spec.shape[1] != 3 or not np.isfinite(spec).all():
+            raise StorageError(f"run {run_id}: spectrum must be finite [n_bins, 3], got shape {spec.shape}")
+        return torch.from_numpy(spec)
+
+    @staticmethod
+    def _graph(a: dict[str, Any]):
+        from torch_geometric.data import Data
+
+        x = a.get("graph_x")
+        if x is None or len(x) == 0:
+            return None
+        return Data(x=torch.as_tensor(np.asarray(x, np.float32)),
+                    edge_index=torch.as_tensor(np.asarray(a["graph_edge_index"], np.int64)))
+
+
+# ----------------------------------------------------------------------------------------------
+# collate
+
+
+def _stack_or_fill(values: list[torch.Tensor | None], field: str, fill_shape: tuple[int, ...] | None = None):
+    """Stack per-item tensors; a None becomes zeros shaped like the present ones (or `fill_shape`)."""
+    ref = next((v for v in values if v is not None), None)
+    if ref is None:
+        if fill_shape is None:
+            raise InputValidationError(field, "all None", "at least one item in the batch with this field")
+        ref = torch.zeros(fill_shape, dtype=torch.float32)
+    return torch.stack([torch.as_tensor(v) if v is not None else torch.zeros_like(ref) for v in values])
+
+
+def _pad_text(ids: list[torch.Tensor | None], max_text_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) (B, T), T = longest row capped at max_text_tokens; missing = `<bos>`."""
+    rows = [truncate_ids(r.tolist(), max_text_tokens) if r is not None and len(r) > 0 else [BOS_ID] for r in ids]
+    t = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), t), PAD_ID, dtype=torch.int64)
+    attention = torch.zeros((len(rows), t), dtype=torch.int64)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+        attention[i, : len(r)] = 1
+    return input_ids, attention
+
+
+def collate_multimodal_batch(items: Sequence[dict[str, Any]], max_text_tokens: int = 128) -> MultiModalBatch:
+    """Items of `PlanetRunDataset` → one `MultiModalBatch`; missing modalities as documented in batch.py."""
+    from torch_geometric.data import Batch
+
+    if len(items) == 0:
+        raise InputValidationError("items", "[]", "at least one item to collate")
+    if max_text_tokens < 2:
+        raise InputValidationError("max_text_tokens", max_text_tokens, ">= 2")
+    graphs = [it.get("graph") for it in items]
+    present = torch.tensor([[it.get("datacube") is not None,
+                             g is not None and int(g.num_nodes) > 0,
+                             it.get("spectrum") is not None,
+                             it.get("input_ids") is not None and len(it["input_ids"]) > 0]
+                            for it, g in zip(items, graphs)], dtype=torch.bool)  # (B, 4)
+    ref_graph = next((g for g in graphs if g is not None and int(g.num_nodes) > 0), None)
+    n_feat = int(ref_graph.x.shape[-1]) if ref_graph is not None else GRAPH_NODE_FEATURES
+    graph = Batch.from_data_list([g if ok else placeholder_graph(n_feat)
+                                  for g, ok in zip(graphs, present[:, MODALITIES.index("graph")].tolist())])
+
+    numerical = torch.stack([torch.as_tensor(it["numerical_data"], dtype=torch.float32) for it in items])  # (B, F)
+    numerical_mask = torch.isfinite(numerical)
+    input_ids, attention_mask = _pad_text([it.get("input_ids") for it in items], max_text_tokens)
+    first = items[0]
+    return MultiModalBatch(
+        run_ids=[str(it["run_id"]) for it in items],
+        datacube=_stack_or_fill([it.get("datacube") for it in items], "datacube"),
+        datacube_target=_stack_or_fill([it.get("datacube_target") for it in items], "datacube_target"),
+        datacube_stats={k: torch.as_tensor(v, dtype=torch.float32) for k, v in first["datacube_stats"].items()},
+        sigma_levels=torch.as_tensor(first["sigma_levels"], dtype=torch.float32),
+        lat_deg=torch.as_tensor(first["lat_deg"], dtype=torch.float32),
+        graph=graph,
+        spectrum=_stack_or_fill([it.get("spectrum") for it in items], "spectrum", (SPECTRUM_BINS, 3)),
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        numerical_data=torch.where(numerical_mask, numerical, torch.zeros_like(numerical)),
+        numerical_mask=numerical_mask,
+        physics_features=torch.stack([torch.as_tensor(it["physics_features"], dtype=torch.float32) for it in items]),
+        instellation_wm2=torch.tensor([float(it["instellation_wm2"]) for it in items], dtype=torch.float32),
+        surface_pressure_bar=torch.tensor([float(it["surface_pressure_bar"]) for it in items], dtype=torch.float32),
+        labels=torch.tensor([int(it["label"]) for it in items], dtype=torch.int64),
+        regression_targets=torch.stack([torch.as_tensor(it["regression_targets"], dtype=torch.float32)
+                                        for it in items]),
+        regression_stats={k: torch.as_tensor(v, dtype=torch.float32) for k, v in first["regression_stats"].items()},
+        modality_mask=present,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# loader
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed numpy and Python `random` in each worker from torch's per-worker seed (reproducible)."""
+    import random
+
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_dataloader(dataset: PlanetRunDataset, batch_size: int, shuffle: bool = False, num_workers: int = 0,
+                    seed: int = 0, sampler=None, pin_memory: bool = False, drop_last: bool = False,
+                    multiprocessing_context: str | None = None) -> torch.utils.data.DataLoader:
+    """A DataLoader yielding `MultiModalBatch`; the order depends only on `seed` (not on num_workers)."""
+    if batch_size < 1:
+        raise InputValidationError("batch_size", batch_size, ">= 1")
+    if num_workers < 0:
+        raise InputValidationError("num_workers", num_workers, ">= 0")
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False, sampler=sampler,
+        num_workers=num_workers, collate_fn=dataset.collate_fn(), pin_memory=pin_memory, drop_last=drop_last,
+        generator=generator, worker_init_fn=_seed_worker if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+        multiprocessing_context=multiprocessing_context if num_workers > 0 else None,
+    )
