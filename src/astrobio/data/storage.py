@@ -1,0 +1,555 @@
+"""RealDataStorage: planet runs in HDF5 shards with a SQLite index.
+
+Layout of a store directory:
+  shard-00000.h5, shard-00001.h5, ...   one shard per `write_runs` call, immutable once written
+  index.sqlite                          table `runs` (one row per run) and table `meta` (key → JSON)
+
+Each run is the HDF5 group `/runs/<run_id>` holding `datacube_prior`, `datacube_true` (float32
+[2, 12, lat, lon, lev]), `spectrum` (float32 [n, 3], absent when the run has none), `graph/x`,
+`graph/edge_index` (absent when the run has no graph), `text` (utf-8), `coords/{lat_deg, lon_deg,
+sigma, month}`, and JSON attrs `truth`, `observed`, `labels`, `extras`, `annotation`; units, CF names
+and provenance from the annotation are also attrs on the datasets and the group.
+
+Crash safety: a shard is written to a temp file, fsynced and `os.replace`d into place, and only then
+are its index rows committed in one transaction, so a run is visible only once fully written. Temp
+files and shards no index row points to (a crash between replace and commit) are removed on open.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
+from astrobio.errors import AnnotationError, InputValidationError, StorageError
+from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
+
+SCHEMA_VERSION = 1
+INDEX_NAME = "index.sqlite"
+LOCK_NAME = ".write.lock"
+_SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
+_TMP_RE = re.compile(r"^\.shard-\d{5,}\.h5\.tmp-(\d+)$")
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]*$")
+MODALITIES = ("datacube", "graph", "spectrum", "text")
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    system TEXT NOT NULL,
+    source TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    group_path TEXT NOT NULL,
+    habitability_class INTEGER,
+    resolution TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    has_datacube INTEGER NOT NULL,
+    has_graph INTEGER NOT NULL,
+    has_spectrum INTEGER NOT NULL,
+    has_text INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    quarantine_reasons TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS runs_system ON runs(system);
+CREATE INDEX IF NOT EXISTS runs_hash ON runs(content_hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_ROW_KEYS = ("run_id", "name", "system", "source", "shard", "group_path", "habitability_class", "resolution",
+             "seed", "has_datacube", "has_graph", "has_spectrum", "has_text", "created_at", "content_hash",
+             "quarantined", "quarantine_reasons")
+
+
+def _json_default(obj: Any) -> Any:
+    """JSON for numpy/torch values found in extras (arrays become lists)."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if hasattr(obj, "detach") and hasattr(obj, "tolist"):  # torch.Tensor, without importing torch
+        return obj.detach().cpu().tolist()
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys; NaN kept as NaN, which json.loads reads back)."""
+    return json.dumps(obj, default=_json_default, sort_keys=True)
+
+
+def content_hash(arrays: Mapping[str, np.ndarray | None], text: str, labels: Mapping[str, Any]) -> str:
+    """sha256 of a run's content (arrays with dtype and shape, text, labels); equal for duplicate runs."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = arrays[name]
+        h.update(name.encode())
+        if arr is None:
+            h.update(b"<none>")
+            continue
+        arr = np.ascontiguousarray(arr)
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    h.update(text.encode("utf-8"))
+    h.update(dumps(dict(labels)).encode())
+    return h.hexdigest()
+
+
+def run_arrays(run: PlanetRun) -> dict[str, np.ndarray | None]:
+    """The arrays of a run as stored (dtype fixed by the contract in docs/architecture.md)."""
+    graph = run.graph
+    return {
+        "datacube_prior": np.asarray(run.datacube_prior, dtype=np.float32),
+        "datacube_true": np.asarray(run.datacube_true, dtype=np.float32),
+        "spectrum": None if run.spectrum is None else np.asarray(run.spectrum, dtype=np.float32),
+        "graph/x": None if graph is None else _to_numpy(graph.x, np.float32),
+        "graph/edge_index": None if graph is None else _to_numpy(graph.edge_index, np.int64),
+    }
+
+
+def _to_numpy(t: Any, dtype) -> np.ndarray:
+    arr = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+    return arr.astype(dtype, copy=False)
+
+
+def _check_run(run: PlanetRun, arrays: dict[str, np.ndarray | None]) -> None:
+    """Shape contract of a run (values are the quality manager's job, so NaN is stored as is)."""
+    if not isinstance(run.run_id, str) or not _RUN_ID_RE.match(run.run_id):
+        raise InputValidationError("run_id", run.run_id, "a non-empty string of letters, digits and _.:+- "
+                                   "(it names an HDF5 group)")
+    cube, true = arrays["datacube_prior"], arrays["datacube_true"]
+    if cube.ndim != 5 or cube.shape[1] != 12:
+        raise InputValidationError(f"{run.run_id}.datacube_prior.shape", cube.shape, "[vars, 12, lat, lon, lev]")
+    if true.shape != cube.shape:
+        raise InputValidationError(f"{run.run_id}.datacube_true.shape", true.shape, f"{cube.shape} like the prior")
+    spec = arrays["spectrum"]
+    if spec is not None and (spec.ndim != 2 or spec.shape[1] != 3):
+        raise InputValidationError(f"{run.run_id}.spectrum.shape", spec.shape, "[n_wavelengths, 3]")
+    x, ei = arrays["graph/x"], arrays["graph/edge_index"]
+    if x is not None and (x.ndim != 2 or ei.ndim != 2 or ei.shape[0] != 2):
+        raise InputValidationError(f"{run.run_id}.graph", (x.shape, ei.shape), "x [N, F] and edge_index [2, E]")
+    if not isinstance(run.text, str):
+        raise InputValidationError(f"{run.run_id}.text", type(run.text).__name__, "a str")
+
+
+class WriteResult(list):
+    """The run_ids `write_runs` wrote (a list); `.skipped` holds those already stored (not rewritten)."""
+
+    def __init__(self, written: Iterable[str], skipped: Iterable[str]):
+        super().__init__(written)
+        self.skipped = list(skipped)
+
+
+class RealDataStorage:
+    """Planet runs in HDF5 shards + SQLite index at `path` (created by the first `write_runs`).
+
+    Safe to share with DataLoader workers: HDF5 files and the SQLite connection are opened lazily and
+    re-opened in each process (the owning pid is recorded), and they are dropped when pickled.
+    """
+
+    def __init__(self, path: str | os.PathLike, compression: str = "gzip"):
+        if compression not in ("gzip", "lzf"):
+            raise InputValidationError("compression", compression, "'gzip' or 'lzf'")
+        self.path = Path(path)
+        self.compression = compression
+        self._annotator = ComprehensiveDataAnnotationSystem()
+        self._pid = os.getpid()
+        self._files: dict[str, Any] = {}  # shard name → open h5py.File (read-only)
+        self._conn: sqlite3.Connection | None = None
+        if self.index_path.exists():
+            self._clean_stale()
+
+    # ---------------------------------------------------------------- plumbing
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX_NAME
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_files={}, _conn=None)
+        return state
+
+    def _own_process(self) -> None:
+        # Handles inherited through fork are not safe to use: drop them and reopen in this process.
+        if os.getpid() != self._pid:
+            self._files, self._conn, self._pid = {}, None, os.getpid()
+
+    def _db(self, create: bool = False) -> sqlite3.Connection:
+        self._own_process()
+        if self._conn is None:
+            if not self.index_path.exists():
+                if not create:
+                    raise StorageError(f"no astrobio store at {self.path} (missing {INDEX_NAME}); "
+                                       "write runs there first")
+                self.path.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.index_path, timeout=60)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA_SQL)
+            with conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (dumps(SCHEMA_VERSION),))
+            self._conn = conn
+        return self._conn
+
+    def _shard(self, shard: str):
+        import h5py
+
+        self._own_process()
+        f = self._files.get(shard)
+        if f is None:
+            p = self.path / shard
+            if not p.exists():
+                raise StorageError(f"shard {p} listed in the index is missing: the store is corrupt")
+            f = self._files[shard] = h5py.File(p, "r")
+        return f
+
+    def close(self) -> None:
+        """Close open shard files and the index connection (they reopen on the next access)."""
+        if os.getpid() == self._pid:
+            for f in self._files.values():
+                f.close()
+            if self._conn is not None:
+                self._conn.close()
+        self._files, self._conn = {}, None
+
+    def __enter__(self) -> RealDataStorage:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _write_lock(self, blocking: bool = True) -> Iterator[bool]:
+        """Exclusive inter-process lock for writers and cleanup; yields False if not blocking and busy."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _clean_stale(self) -> None:
+        """Remove temp files of dead writers and shards no index row points to."""
+        try:
+            with self._write_lock(blocking=False) as locked:
+                if not locked:  # a writer is active right now; its files are not stale
+                    return
+                referenced = {r[0] for r in self._db().execute("SELECT DISTINCT shard FROM runs")}
+                for p in self.path.iterdir():
+                    if _TMP_RE.match(p.name) or (_SHARD_RE.match(p.name) and p.name not in referenced):
+                        p.unlink(missing_ok=True)
+        except OSError:  # read-only store: nothing can be cleaned, and nothing is wrong with reading it
+            return
+
+    # ---------------------------------------------------------------- writing
+    def write_runs(self, runs: Iterable[PlanetRun], *, annotations: Mapping[str, dict] | None = None,
+                   config: dict[str, Any] | None = None) -> WriteResult:
+        """Write new runs as one shard; return the written run_ids (`.skipped`: already stored ones).
+
+        annotations: run_id → annotation dict; when None each run is annotated here (`config` is the
+        generating configuration whose hash goes into the provenance). Every annotation is validated;
+        one missing or inconsistent annotation refuses the whole call and leaves the store unchanged.
+        """
+        import h5py
+
+        runs = list(runs)
+        with self._write_lock():
+            conn = self._db(create=True)
+            stored = self.existing_run_ids()
+            todo: list[tuple[PlanetRun, dict]] = []
+            skipped: list[str] = []
+            for run in runs:
+                arrays = run_arrays(run)
+                _check_run(run, arrays)
+                if run.run_id in stored:
+                    skipped.append(run.run_id)
+                    continue
+                stored.add(run.run_id)
+                todo.append((run, arrays))
+            if not todo:
+                return WriteResult([], skipped)
+            meta_updates = self._grid_meta(todo)
+            shard = self._next_shard()
+            final, tmp = self.path / shard, self.path / f".{shard}.tmp-{os.getpid()}"
+            rows, committed = [], False
+            try:
+                with h5py.File(tmp, "w") as f:
+                    f.attrs["schema_version"] = SCHEMA_VERSION
+                    for run, arrays in todo:
+                        ann = self._annotation_for(run, annotations, config)
+                        rows.append(self._write_group(f, run, arrays, ann, shard))
+                _fsync(tmp)
+                os.replace(tmp, final)
+                _fsync(self.path)
+                with conn:  # one transaction: all rows of the shard or none
+                    conn.executemany(f"INSERT INTO runs ({', '.join(_ROW_KEYS)}) VALUES "
+                                     f"({', '.join('?' * len(_ROW_KEYS))})",
+                                     [tuple(r[k] for k in _ROW_KEYS) for r in rows])
+                    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                     [(k, dumps(v)) for k, v in meta_updates.items()])
+                committed = True
+            finally:
+                if not committed:
+                    tmp.unlink(missing_ok=True)
+                    final.unlink(missing_ok=True)
+        return WriteResult([r["run_id"] for r in rows], skipped)
+
+    def _annotation_for(self, run: PlanetRun, annotations: Mapping[str, dict] | None,
+                        config: dict[str, Any] | None) -> dict:
+        if annotations is None:
+            ann = self._annotator.annotate(run, config=config)
+        elif run.run_id not in annotations:
+            raise AnnotationError(f"run {run.run_id!r}: annotation missing; refusing to store it")
+        else:
+            ann = annotations[run.run_id]
+        self._annotator.validate(ann, run)
+        return ann
+
+    def _grid_meta(self, todo: list[tuple[PlanetRun, dict]]) -> dict[str, Any]:
+        """Check every run shares the store's resolution and grid; return meta keys to set."""
+        meta = self.read_meta()
+        first = todo[0][0]
+        grid = meta.get("grid") or {
+            "shape": list(todo[0][1]["datacube_prior"].shape),
+            **{k: np.asarray(first.coords[k]).tolist() for k in ("month", "lat_deg", "lon_deg", "sigma")},
+        }
+        resolution = meta.get("resolution", first.resolution)
+        for run, arrays in todo:
+            if run.resolution != resolution:
+                raise InputValidationError(f"{run.run_id}.resolution", run.resolution,
+                                           f"{resolution!r} like the rest of the store")
+            if list(arrays["datacube_prior"].shape) != grid["shape"]:
+                raise InputValidationError(f"{run.run_id}.datacube_prior.shape", arrays["datacube_prior"].shape,
+                                           f"{tuple(grid['shape'])} like the rest of the store")
+        return {"resolution": resolution, "grid": grid}
+
+    def _next_shard(self) -> str:
+        numbers = [int(m.group(1)) for p in self.path.iterdir() if (m := _SHARD_RE.match(p.name))]
+        return f"shard-{max(numbers, default=-1) + 1:05d}.h5"
+
+    def _dataset(self, group, name: str, data: np.ndarray, attrs: Mapping[str, Any], chunks=True):
+        if data.size == 0:  # HDF5 cannot chunk an empty extent
+            ds = group.create_dataset(name, data=data)
+        else:
+            opts = {"compression": "gzip", "compression_opts": 4} if self.compression == "gzip" else \
+                {"compression": "lzf"}
+            ds = group.create_dataset(name, data=data, chunks=chunks, shuffle=True, **opts)
+        for k, v in attrs.items():
+            if v is not None:
+                ds.attrs[k] = v
+        return ds
+
+    def _write_group(self, f, run: PlanetRun, arrays: dict[str, np.ndarray | None], ann: dict,
+                     shard: str) -> dict[str, Any]:
+        import h5py
+
+        gpath = f"/runs/{run.run_id}"
+        g = f.create_group(gpath)
+        prov = ann["provenance"]
+        g.attrs.update({
+            "run_id": run.run_id, "system": run.system, "resolution": run.resolution, "seed": int(run.seed),
+            "truth": dumps(run.truth.to_dict()), "observed": dumps(run.observed.to_dict()),
+            "labels": dumps(run.labels), "extras": dumps(run.extras), "annotation": dumps(ann),
+            "source": prov["source"], "package_version": prov["package_version"],
+            "git_revision": prov["git_revision"] or "", "config_hash": prov["config_hash"],
+            "created_utc": prov["created_utc"], "domain_tags": list(ann["domain_tags"]),
+        })
+        for key in ("datacube_prior", "datacube_true"):
+            cube = arrays[key]
+            meta = ann["arrays"][key]
+            variables = meta["variables"]
+            self._dataset(g, key, cube, {
+                "dimensions": " ".join(meta["dims"]), "long_name": meta.get("long_name"),
+                "variable_names": [v["name"] for v in variables],
+                "standard_names": [v["standard_name"] for v in variables],
+                "units": [v["units"] for v in variables],
+            }, chunks=(1, *cube.shape[1:]) if cube.size else True)  # one variable per chunk
+        if arrays["spectrum"] is not None:
+            cols = ann["arrays"]["spectrum"]["columns"]
+            self._dataset(g, "spectrum", arrays["spectrum"], {
+                "columns": [c["name"] for c in cols], "units": [c["units"] for c in cols],
+                "long_name": ann["arrays"]["spectrum"].get("long_name")})
+        if arrays["graph/x"] is not None:
+            gg = g.create_group("graph")
+            gg.attrs["num_nodes"] = int(run.graph.num_nodes)
+            for key in ("graph/x", "graph/edge_index"):
+                self._dataset(g, key, arrays[key], ann["arrays"][key])
+        text = g.create_dataset("text", data=run.text, dtype=h5py.string_dtype("utf-8"))
+        text.attrs.update({k: v for k, v in ann.get("text", {}).items()})
+        cg = g.create_group("coords")
+        for name, meta in ann["coordinates"].items():
+            self._dataset(cg, name, np.asarray(run.coords[name]), meta)
+        present = run.modality_present()
+        return {
+            "run_id": run.run_id, "name": run.truth.name, "system": run.system, "source": prov["source"],
+            "shard": shard, "group_path": gpath,
+            "habitability_class": int(run.labels["habitability_class"]),
+            "resolution": run.resolution, "seed": int(run.seed),
+            **{f"has_{m}": int(present[m]) for m in MODALITIES},
+            "created_at": prov["created_utc"],
+            "content_hash": content_hash(arrays, run.text, run.labels),
+            "quarantined": 0, "quarantine_reasons": "[]",
+        }
+
+    # ---------------------------------------------------------------- index queries
+    def _row(self, run_id: str) -> sqlite3.Row:
+        row = self._db().execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StorageError(f"run {run_id!r} is not in the store at {self.path}")
+        return row
+
+    @staticmethod
+    def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        for m in MODALITIES:
+            d[f"has_{m}"] = bool(d[f"has_{m}"])
+        d["quarantined"] = bool(d["quarantined"])
+        d["quarantine_reasons"] = json.loads(d["quarantine_reasons"])
+        return d
+
+    def list_stored_runs(self, include_quarantined: bool = False) -> list[dict[str, Any]]:
+        """Index rows (dicts) ordered by run_id; quarantined runs only when asked for."""
+        sql = "SELECT * FROM runs" + ("" if include_quarantined else " WHERE quarantined = 0") + " ORDER BY run_id"
+        return [self._row_dict(r) for r in self._db().execute(sql)]
+
+    def existing_run_ids(self) -> set[str]:
+        """Every stored run_id, quarantined ones included (empty before the first write)."""
+        if self._conn is None and not self.index_path.exists():
+            return set()
+        return {r[0] for r in self._db().execute("SELECT run_id FROM runs")}
+
+    def has_run(self, run_id: str) -> bool:
+        return run_id in self.existing_run_ids()
+
+    def __len__(self) -> int:
+        """Number of stored runs, quarantined ones included."""
+        return len(self.existing_run_ids())
+
+    def index_row(self, run_id: str) -> dict[str, Any]:
+        """The index row of one run."""
+        return self._row_dict(self._row(run_id))
+
+    # ---------------------------------------------------------------- quarantine
+    def quarantine(self, run_id: str, reasons: Iterable[str]) -> None:
+        """Flag a run as quarantined with reasons (merged with earlier ones). Nothing is deleted."""
+        reasons = [str(r) for r in reasons]
+        if not reasons:
+            raise InputValidationError("reasons", reasons, "at least one reason")
+        conn = self._db()
+        with conn:
+            old = json.loads(self._row(run_id)["quarantine_reasons"])
+            merged = old + [r for r in reasons if r not in old]
+            conn.execute("UPDATE runs SET quarantined = 1, quarantine_reasons = ? WHERE run_id = ?",
+                         (json.dumps(merged), run_id))
+
+    def restore(self, run_id: str) -> None:
+        """Lift the quarantine of a run and clear its reasons."""
+        conn = self._db()
+        with conn:
+            self._row(run_id)
+            conn.execute("UPDATE runs SET quarantined = 0, quarantine_reasons = '[]' WHERE run_id = ?", (run_id,))
+
+    def quarantined_runs(self) -> list[dict[str, Any]]:
+        return [self._row_dict(r) for r in
+                self._db().execute("SELECT * FROM runs WHERE quarantined = 1 ORDER BY run_id")]
+
+    # ---------------------------------------------------------------- meta
+    def read_meta(self) -> dict[str, Any]:
+        """All meta keys (schema_version, resolution, grid, and whatever else was written), decoded."""
+        return {k: json.loads(v) for k, v in self._db().execute("SELECT key, value FROM meta")}
+
+    def write_meta(self, values: Mapping[str, Any]) -> None:
+        """Set meta keys (JSON-serialisable values) in one transaction."""
+        if "schema_version" in values and values["schema_version"] != SCHEMA_VERSION:
+            raise InputValidationError("schema_version", values["schema_version"], f"{SCHEMA_VERSION}")
+        conn = self._db(create=True)
+        with conn:
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, dumps(v)) for k, v in values.items()])
+
+    # ---------------------------------------------------------------- reading
+    def _group(self, run_id: str):
+        row = self._row(run_id)
+        return self._shard(row["shard"])[row["group_path"]]
+
+    def load_arrays(self, run_id: str) -> dict[str, Any]:
+        """Fast read path: numpy arrays, text, labels and observed dict, no dataclasses or torch.
+
+        Keys: run_id, system, resolution, seed, datacube_prior, datacube_true, spectrum (None when
+        absent), graph_x, graph_edge_index (None when the run has no graph), coords (dict of arrays),
+        text, labels (dict), observed (dict, NaN for unknown values).
+        """
+        g = self._group(run_id)
+        has_graph = "graph" in g
+        return {
+            "run_id": run_id,
+            "system": g.attrs["system"],
+            "resolution": g.attrs["resolution"],
+            "seed": int(g.attrs["seed"]),
+            "datacube_prior": g["datacube_prior"][()],
+            "datacube_true": g["datacube_true"][()],
+            "spectrum": g["spectrum"][()] if "spectrum" in g else None,
+            "graph_x": g["graph/x"][()] if has_graph else None,
+            "graph_edge_index": g["graph/edge_index"][()] if has_graph else None,
+            "coords": {k: g["coords"][k][()] for k in g["coords"]},
+            "text": g["text"].asstr()[()],
+            "labels": json.loads(g.attrs["labels"]),
+            "observed": json.loads(g.attrs["observed"]),
+        }
+
+    def load_annotation(self, run_id: str) -> dict[str, Any]:
+        return json.loads(self._group(run_id).attrs["annotation"])
+
+    def load_run(self, run_id: str) -> PlanetRun:
+        """The stored run, rebuilt exactly (extras come back as JSON types: arrays as lists)."""
+        import torch
+        from torch_geometric.data import Data
+
+        a = self.load_arrays(run_id)
+        g = self._group(run_id)
+        graph = None
+        if a["graph_x"] is not None:
+            graph = Data(x=torch.from_numpy(a["graph_x"]), edge_index=torch.from_numpy(a["graph_edge_index"]),
+                         num_nodes=int(g["graph"].attrs["num_nodes"]))
+        return PlanetRun(
+            run_id=run_id, system=a["system"],
+            truth=_record(PlanetTruth, json.loads(g.attrs["truth"])),
+            observed=_record(PlanetObserved, a["observed"]),
+            datacube_prior=a["datacube_prior"], datacube_true=a["datacube_true"], spectrum=a["spectrum"],
+            graph=graph, text=a["text"], labels=a["labels"], coords=a["coords"],
+            resolution=a["resolution"], seed=a["seed"], extras=json.loads(g.attrs["extras"]),
+        )
+
+
+def _record(cls, d: dict[str, Any]):
+    """Rebuild a PlanetTruth/PlanetObserved from JSON, turning lists back into the tuples they were."""
+    tuple_fields = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
+    return dataclass_from_dict(cls, {k: tuple(v) if k in tuple_fields else v for k, v in d.items()})
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a directory entry table) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["RealDataStorage", "WriteResult", "content_hash", "run_arrays", "MODALITIES", "SCHEMA_VERSION"]

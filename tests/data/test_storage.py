@@ -1,0 +1,192 @@
+"""RealDataStorage: exact round trip, idempotence, crash safety, quarantine, errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
+from astrobio.data.storage import RealDataStorage
+from astrobio.errors import AnnotationError, InputValidationError, StorageError
+
+
+def _same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_exact_round_trip(store_path, runs):
+    store = RealDataStorage(store_path)
+    assert store.write_runs(runs) == [r.run_id for r in runs]
+    assert sorted(p.name for p in store_path.iterdir() if p.suffix == ".h5") == ["shard-00000.h5"]
+    fresh = RealDataStorage(store_path)  # a new handle reads what the first one wrote
+    for run in runs:
+        back = fresh.load_run(run.run_id)
+        for key in ("datacube_prior", "datacube_true"):
+            got, want = getattr(back, key), getattr(run, key)
+            assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+        if run.spectrum is None:
+            assert back.spectrum is None
+        else:
+            assert back.spectrum.tobytes() == run.spectrum.tobytes()
+        assert torch.equal(back.graph.x, run.graph.x) and torch.equal(back.graph.edge_index, run.graph.edge_index)
+        assert back.graph.edge_index.dtype == torch.int64 and back.graph.num_nodes == 5
+        assert back.text == run.text and back.labels == run.labels
+        assert back.truth == run.truth
+        assert all(_same_float(getattr(back.observed, k), getattr(run.observed, k))
+                   for k in ("star_age_gyr", "planet_mass_earth", "star_teff_k"))
+        assert back.observed.name == run.observed.name and back.observed.n_transits == run.observed.n_transits
+        for k, v in run.coords.items():
+            assert back.coords[k].dtype == v.dtype and np.array_equal(back.coords[k], v)
+        assert back.extras == {"runaway": False, "esi": 0.91, "hz_au": [0.4, 0.9]}
+        assert (back.resolution, back.seed, back.system) == (run.resolution, run.seed, run.system)
+
+
+def test_index_rows_meta_and_fast_path(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    rows = store.list_stored_runs()
+    assert [r["run_id"] for r in rows] == ["run-0000", "run-0001", "run-0002", "run-0003"]
+    r2 = rows[2]
+    assert (r2["has_spectrum"], r2["has_graph"], r2["has_text"], r2["has_datacube"]) == (False, True, True, True)
+    assert rows[1]["habitability_class"] == 0 and rows[0]["habitability_class"] == 2
+    assert rows[0]["source"] == "simulator" and rows[0]["shard"] == "shard-00000.h5"
+    assert len(rows[0]["content_hash"]) == 64 and rows[0]["quarantined"] is False
+    assert len(store) == 4 and store.has_run("run-0001") and not store.has_run("nope")
+    meta = store.read_meta()
+    assert meta["schema_version"] == 1 and meta["resolution"] == "demo"
+    assert meta["grid"]["shape"] == [2, 12, 4, 8, 3] and meta["grid"]["sigma"] == pytest.approx([1.0, 0.6, 0.3])
+    store.write_meta({"tokenizer": "tokenizer.json"})
+    assert store.read_meta()["tokenizer"] == "tokenizer.json"
+    fast = store.load_arrays("run-0002")
+    assert fast["spectrum"] is None and fast["graph_x"].shape == (5, 64) and fast["graph_edge_index"].dtype == np.int64
+    assert fast["text"] == runs[2].text and fast["labels"] == runs[2].labels
+    assert math.isnan(fast["observed"]["star_age_gyr"]) and fast["observed"]["star_teff_k"] == 4810.0
+    ann = store.load_annotation("run-0000")
+    assert ann["provenance"]["source"] == "simulator" and "spectroscopy" in ann["domain_tags"]
+
+
+def test_hdf5_attrs_carry_units_and_cf_names(store_path, runs):
+    import h5py
+
+    RealDataStorage(store_path).write_runs(runs[:1])
+    with h5py.File(store_path / "shard-00000.h5", "r") as f:
+        g = f["runs/run-0000"]
+        assert list(g["datacube_prior"].attrs["standard_names"]) == ["air_temperature", "specific_humidity"]
+        assert list(g["datacube_prior"].attrs["units"]) == ["K", "kg kg-1"]
+        assert g["datacube_prior"].compression == "gzip" and g["datacube_prior"].chunks == (1, 12, 4, 8, 3)
+        assert g["coords/lat_deg"].attrs["units"] == "degrees_north"
+        assert g["coords/sigma"].attrs["standard_name"] == "atmosphere_sigma_coordinate"
+        assert list(g["spectrum"].attrs["units"]) == ["um", "ppm", "ppm"]
+        assert g.attrs["source"] == "simulator" and len(g.attrs["config_hash"]) == 64
+
+
+def test_rewrite_is_idempotent(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:2])
+    result = store.write_runs(runs)  # two old, two new
+    assert list(result) == ["run-0002", "run-0003"] and result.skipped == ["run-0000", "run-0001"]
+    again = store.write_runs(runs + [runs[0]])
+    assert list(again) == [] and len(again.skipped) == 5
+    assert len(store.list_stored_runs()) == 4
+    assert sorted(p.name for p in store_path.glob("shard-*.h5")) == ["shard-00000.h5", "shard-00001.h5"]
+
+
+def _store_state(path):
+    return sorted(p.name for p in path.iterdir()), RealDataStorage(path).list_stored_runs()
+
+
+def test_invalid_third_annotation_leaves_store_unchanged(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:1])
+    before = _store_state(store_path)
+    annot = ComprehensiveDataAnnotationSystem()
+    anns = {r.run_id: annot.annotate(r) for r in runs}
+    anns["run-0002"]["arrays"]["datacube_prior"]["variables"][0]["units"] = "m"  # temperature in metres
+    with pytest.raises(AnnotationError, match="inconsistent with standard_name 'air_temperature'"):
+        store.write_runs(runs, annotations=anns)
+    assert _store_state(store_path) == before
+    assert not any(".tmp-" in p.name for p in store_path.iterdir())
+    del anns["run-0002"]
+    with pytest.raises(AnnotationError, match="annotation missing"):
+        store.write_runs(runs, annotations=anns)
+    assert _store_state(store_path) == before
+
+
+def test_failed_replace_leaves_no_partial_record(store_path, runs, monkeypatch):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:1])
+    before = _store_state(store_path)
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        store.write_runs(runs[1:])
+    monkeypatch.undo()
+    assert _store_state(store_path) == before
+    assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]  # the store still works
+
+
+def test_stale_files_cleaned_on_open(store_path, runs):
+    RealDataStorage(store_path).write_runs(runs[:1])
+    # no writer holds the store's lock, so a temp shard is a crashed writer's leftover
+    (store_path / ".shard-00001.h5.tmp-4242").write_bytes(b"half a shard")
+    (store_path / "shard-00002.h5").write_bytes(b"replaced but never indexed")
+    store = RealDataStorage(store_path)
+    assert sorted(p.name for p in store_path.iterdir() if not p.name.startswith("index")) == \
+        [".write.lock", "shard-00000.h5"]
+    assert store.load_run("run-0000").text == runs[0].text
+
+
+def test_quarantine_and_restore(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    store.quarantine("run-0001", ["nan in datacube_prior"])
+    store.quarantine("run-0001", ["nan in datacube_prior", "empty text"])
+    assert [r["run_id"] for r in store.list_stored_runs()] == ["run-0000", "run-0002", "run-0003"]
+    q = store.quarantined_runs()
+    assert [r["run_id"] for r in q] == ["run-0001"] and q[0]["quarantine_reasons"] == ["nan in datacube_prior",
+                                                                                        "empty text"]
+    assert len(store.list_stored_runs(include_quarantined=True)) == 4 and store.has_run("run-0001")
+    store.restore("run-0001")
+    assert len(store.list_stored_runs()) == 4 and store.quarantined_runs() == []
+    with pytest.raises(InputValidationError):
+        store.quarantine("run-0001", [])
+
+
+def test_errors_are_clear(store_path, runs, make_run):
+    store = RealDataStorage(store_path)
+    with pytest.raises(StorageError, match="no astrobio store"):
+        store.list_stored_runs()
+    assert store.existing_run_ids() == set() and len(store) == 0
+    store.write_runs(runs[:1])
+    with pytest.raises(StorageError, match="'run-9999' is not in the store"):
+        store.load_run("run-9999")
+    with pytest.raises(StorageError):
+        store.restore("run-9999")
+    bad = make_run(7)
+    bad.run_id = "a/b"
+    with pytest.raises(InputValidationError, match="run_id"):
+        store.write_runs([bad])
+    other = make_run(8)
+    other.resolution = "seed"
+    with pytest.raises(InputValidationError, match="resolution"):
+        store.write_runs([other])
+    assert len(store) == 1
+
+
+def test_pickled_handle_reopens(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:2])
+    store.load_arrays("run-0000")  # opens a shard and the index
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone._files == {} and clone._conn is None
+    assert np.array_equal(clone.load_arrays("run-0001")["datacube_true"], runs[1].datacube_true)
+    store._pid = -1  # as seen from a forked worker: handles are dropped and reopened
+    assert store.load_arrays("run-0000")["text"] == runs[0].text and store._pid == os.getpid()
