@@ -1,0 +1,84 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from astrobio.errors import InputValidationError
+from astrobio.world import atmosphere, population, simulate_run, simulate_runs, solar_system_planet
+from astrobio.world.types import LABEL_KEYS
+
+
+@pytest.fixture(scope="module")
+def solar_runs():
+    return {n: simulate_run(solar_system_planet(n), seed=0) for n in ("Earth", "Mars", "Venus")}
+
+
+def test_earth_mars_venus_labels(solar_runs):
+    earth, mars, venus = solar_runs["Earth"], solar_runs["Mars"], solar_runs["Venus"]
+    assert 285.0 <= earth.labels["mean_surface_temperature_k"] <= 291.0  # 288 +- 3 K
+    assert earth.labels["habitability_class"] == 2  # habitable with an oxygenic biosphere
+    assert mars.labels["habitability_class"] == 0 and mars.labels["liquid_water_fraction"] == 0.0
+    assert mars.labels["mean_surface_temperature_k"] < 240.0
+    assert venus.labels["habitability_class"] == 0 and venus.extras["runaway"]
+    assert venus.labels["mean_surface_temperature_k"] > 373.0
+
+
+def test_run_contract_shapes(solar_runs):
+    run = solar_runs["Earth"]
+    assert run.datacube_prior.shape == (2, 12, 8, 16, 5) and run.datacube_prior.dtype == np.float32
+    assert run.datacube_true.shape == run.datacube_prior.shape
+    assert run.spectrum.shape == (1000, 3) and np.all(np.diff(run.spectrum[:, 0]) > 0)
+    assert run.graph.x.shape[1] == 64 and run.graph.edge_index.shape[0] == 2
+    assert run.text.strip() and tuple(run.labels) == LABEL_KEYS
+    assert run.system == "Solar System" and run.run_id == "sol-earth"
+    assert all(run.modality_present().values())
+
+
+def test_truth_observation_split(solar_runs):
+    venus = solar_runs["Venus"]
+    # the observer assumes 1 bar N2: the prior cube of Venus is nowhere near its 700+ K truth
+    assert venus.datacube_prior[0].mean() < venus.datacube_true[0].mean() - 100
+
+
+def test_oxygenic_biosphere_shows_in_atmosphere_and_spectrum():
+    earth = solar_system_planet("Earth")
+    comp = dict(earth.composition, O2=1e-9, O3=1e-12)
+    dead = replace(earth, biosphere="none", composition=atmosphere.normalise(comp), name="Dead Earth")
+    live, abiotic = simulate_runs([earth, dead], seed=0)
+    assert live.labels["log10_o2"] > -1 and abiotic.labels["log10_o2"] < -8
+
+    def band(run, lo, hi):
+        wl, depth = run.spectrum[:, 0], run.spectrum[:, 1]
+        m = (wl > lo) & (wl < hi)
+        return depth[m].mean()
+
+    # O3 9.6 um band deeper with life, judged against the sigma of the band mean
+    diff = band(live, 9.3, 9.9) - band(abiotic, 9.3, 9.9)
+    assert diff > 0
+
+
+def test_same_seed_same_run():
+    t = population.sample_abiotic_population(3, seed=5)
+    a, b = simulate_runs(t, seed=5), simulate_runs(t, seed=5)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.datacube_prior, y.datacube_prior)
+        np.testing.assert_array_equal(x.datacube_true, y.datacube_true)
+        assert x.text == y.text and x.labels == y.labels
+        if x.spectrum is not None:
+            np.testing.assert_array_equal(x.spectrum, y.spectrum)
+
+
+@pytest.mark.parametrize("field,value", [("planet_radius_earth", -1.0), ("star_teff_k", 9000.0),
+                                         ("semimajor_axis_au", float("nan"))])
+def test_bad_input_names_field_and_value(field, value):
+    bad = replace(solar_system_planet("Earth"), **{field: value})
+    with pytest.raises(InputValidationError) as err:
+        simulate_run(bad)
+    assert field in str(err.value) and str(value) in str(err.value)
+
+
+def test_default_population_class_balance():
+    truths = population.sample_population(240, seed=0)
+    runs = simulate_runs(truths, seed=0)
+    classes = np.bincount([r.labels["habitability_class"] for r in runs], minlength=3) / len(runs)
+    assert (classes >= 0.15).all(), classes
