@@ -1,0 +1,32 @@
+"""Run by `torch.distributed.run` from test_distributed.py: a few DDP steps, then each rank writes its weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from trainer_toys import ToyDataset, ToyModel, toy_loader, toy_loss  # noqa: E402
+
+from astrobio.training import TrainConfig, Trainer, init_distributed, state_checksum  # noqa: E402
+from astrobio.training.distributed import cleanup  # noqa: E402
+
+
+def main(out: Path) -> None:
+    ctx = init_distributed()
+    torch.manual_seed(100 + ctx.rank)  # different init per rank: DDP must broadcast rank 0's weights
+    model = ToyModel(dropout=0.0)
+    cfg = TrainConfig(lr=3e-2, warmup_steps=0, max_steps=5, batch_size=4, eval_every=5, log_every=1,
+                      tracking="none", patience=1, seed=0)
+    summary = Trainer(model, toy_loss, ToyDataset(40, seed=1), ToyDataset(10, seed=2), cfg, out / "run", ctx=ctx,
+                      make_loader=toy_loader).fit()
+    state = model.state_dict()
+    (out / f"rank{ctx.rank}.sha256").write_text(state_checksum(state))
+    torch.save({"state": state, "summary": summary}, out / f"rank{ctx.rank}.pt")
+    cleanup(ctx)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
