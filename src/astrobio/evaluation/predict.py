@@ -1,0 +1,129 @@
+"""`astrobio predict`: class probabilities with uncertainty and per-modality weights for real planets.
+
+Inputs are built exactly as for training, by the world simulator, from the planet's catalog values
+(or the Solar System planet's true values); uncertainty is the spread over MC-dropout passes.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+
+from astrobio.errors import InputValidationError
+from astrobio.evaluation import metrics as M
+from astrobio.evaluation.inference import LoadedRun, load_trained, predict_dataset
+
+MODALITIES = ("datacube", "graph", "spectrum", "text")
+MC_SAMPLES = 20
+SOLAR_SYSTEM = ("Venus", "Earth", "Mars")
+
+
+def truth_for(name: str):
+    """A planet's truth by name: Venus/Earth/Mars, else a row of the shipped catalog."""
+    from astrobio.world import population
+
+    if name.strip().capitalize() in SOLAR_SYSTEM:
+        return population.solar_system_planet(name)
+    rows = [r for r in population.catalog_rows() if r["name"].lower() == name.strip().lower()]
+    if not rows:
+        raise InputValidationError("planet", name, "Venus, Earth, Mars or a planet name of the shipped catalog "
+                                   "(e.g. 'TRAPPIST-1 e')")
+    return population.catalog_truth_from_row(rows[0])  # raises with the reason if it cannot be modelled
+
+
+def _dataset_for_runs(loaded: LoadedRun, runs, workdir: Path):
+    """A dataset over new runs that uses the training store's normalisation stats and tokenizer."""
+    from astrobio.data import PlanetRunDataset, RealDataStorage
+
+    store = RealDataStorage(workdir)
+    store.write_runs(runs, config={"purpose": "prediction"})
+    ds = PlanetRunDataset(loaded.data_path, "test", seed=loaded.seed)
+    ds._store = store  # read items from the prediction store; stats/tokenizer stay the training ones
+    ds.run_ids = [r.run_id for r in runs]
+    return ds
+
+
+def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = MC_SAMPLES,
+                   temperature: float = 1.0) -> list[dict]:
+    """Simulate inputs for `truths`, run the model; one dict per planet."""
+    from astrobio.data import RealDataStorage
+    from astrobio.world import simulate_runs
+
+    resolution = RealDataStorage(loaded.data_path).read_meta().get("resolution", "demo")
+    runs = simulate_runs(truths, seed=seed, resolution=resolution)
+    with tempfile.TemporaryDirectory(prefix="astrobio-predict-") as tmp:
+        ds = _dataset_for_runs(loaded, runs, Path(tmp))
+        res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
+        ds._store.close()
+    probs = M.softmax(res["logits"], temperature)
+    rows = []
+    for i, run in enumerate(runs):
+        o = run.observed
+        row = {"name": run.truth.name, "system": run.system, "source": run.truth.source,
+               "predicted_class": M.CLASS_NAMES[int(probs[i].argmax())]}
+        for c, cname in enumerate(("p_not_habitable", "p_habitable", "p_inhabited")):
+            row[cname] = float(probs[i, c])
+            row[cname + "_std"] = float(res["prob_std"][i, c]) if mc_samples else float("nan")
+        row.update({f"w_{m}": float(res["modality_weights"][i, j]) for j, m in enumerate(MODALITIES)})
+        row.update({"star_teff_k": o.star_teff_k, "instellation_searth": o.instellation_searth,
+                    "semimajor_axis_au": o.semimajor_axis_au, "planet_radius_earth": o.planet_radius_earth,
+                    "has_spectrum": run.spectrum is not None,
+                    "simulated_label_if_prior_atmosphere": M.CLASS_NAMES[int(run.labels["habitability_class"])]})
+        rows.append(row)
+    return rows
+
+
+def temperature_of(run_dir: Path) -> float:
+    """The temperature fitted by `astrobio evaluate` (1.0 before evaluation)."""
+    import json
+
+    path = Path(run_dir) / "metrics.json"
+    return float(json.loads(path.read_text())["model"]["temperature"]) if path.exists() else 1.0
+
+
+def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk: int = 128,
+                    progress: bool = True, limit: int = 0) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Every modelled planet of the shipped catalog; also returns the skipped planets with reasons."""
+    from rich.progress import Progress
+
+    from astrobio.world import population
+
+    loaded = load_trained(run_dir)
+    temperature = temperature_of(run_dir)
+    truths, skipped = population.catalog_planets()
+    truths = truths[:limit] if limit else truths
+    rows: list[dict] = []
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("predict catalog", total=len(truths))
+        for start in range(0, len(truths), chunk):
+            part = truths[start:start + chunk]
+            rows += predict_truths(loaded, part, seed=seed, temperature=temperature)
+            bar.advance(task, len(part))
+    out = Path(out or Path(run_dir) / "predictions.csv")
+    write_csv(rows, out)
+    return rows, skipped
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def print_prediction(row: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{row['name']} ({row['system']})")
+    t.add_column("class")
+    t.add_column("probability", justify="right")
+    for cname, label in (("p_not_habitable", "not habitable"), ("p_habitable", "habitable"),
+                         ("p_inhabited", "inhabited")):
+        t.add_row(label, f"{row[cname]:.3f} ± {row[cname + '_std']:.3f}")
+    t.add_row("[dim]modality weights", " ".join(f"{m}={row['w_' + m]:.2f}" for m in MODALITIES))
+    Console().print(t)
+
