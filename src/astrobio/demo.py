@@ -1,0 +1,82 @@
+"""`astrobio demo`: the whole path on the embedded default data, on a laptop.
+
+simulate (synthetic survey) → quality control → train `small` → evaluate with baselines and
+ablations → predict the real catalog and Venus/Earth/Mars → HTML report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+DEMO_RUNS = 3000
+DEMO_TRAIN_MINUTES = 6.0
+
+
+def _step(console, title: str) -> float:
+    console.rule(f"[bold cyan]{title}")
+    return time.perf_counter()
+
+
+def run_demo(out: Path, seed: int, n_runs: int, train_minutes: float, workers: int, preset: str) -> None:
+    from rich.console import Console
+
+    from astrobio.data import AdvancedDataQualityManager, RealDataStorage
+    from astrobio.evaluation import predict as P
+    from astrobio.evaluation.evaluate import evaluate_run, print_tables
+    from astrobio.evaluation.inference import load_trained
+    from astrobio.evaluation.report import write_report
+    from astrobio.world import cli as world_cli
+
+    console = Console()
+    t_start = time.perf_counter()
+    data, run = out / "data", out / "run"
+
+    t0 = _step(console, f"1/6 simulate {n_runs} planet runs (demo resolution)")
+    summary = world_cli.simulate_to_store(data, n_runs, seed, "demo", workers, "synthetic")
+    world_cli.print_summary(summary)
+
+    t0 = _step(console, "2/6 data quality")
+    report = AdvancedDataQualityManager().assess_data_quality(RealDataStorage(data))
+    console.print(report.render())
+
+    t0 = _step(console, f"3/6 train `{preset}` for up to {train_minutes:g} minutes")
+    cmd = [sys.executable, "-m", "astrobio.cli", "train", "--preset", preset, "--data", str(data), "--out", str(run),
+           "--max-minutes", str(train_minutes), "--seed", str(seed), "--resume", "auto"]
+    subprocess.run(cmd, check=True)
+    console.print(f"trained in {time.perf_counter() - t0:.0f} s")
+
+    _step(console, "4/6 evaluate: model, ablations and baselines on the test split")
+    metrics = evaluate_run(run)
+    print_tables(metrics)
+
+    _step(console, "5/6 predict: Venus, Earth, Mars and the real catalog")
+    loaded = load_trained(run)
+    temperature = P.temperature_of(run)
+    for row in P.predict_truths(loaded, [P.truth_for(n) for n in P.SOLAR_SYSTEM], seed=seed, temperature=temperature):
+        P.print_prediction(row)
+    rows, skipped = P.predict_catalog(run, seed=seed)
+    console.print(f"{len(rows)} catalog planets predicted ({len(skipped)} skipped with reasons) -> "
+                  f"{run / 'predictions.csv'}")
+
+    _step(console, "6/6 report")
+    path = write_report(run, data)
+    console.rule("[bold green]done")
+    console.print(f"report: [bold]{path.resolve()}[/]   (total {time.perf_counter() - t_start:.0f} s)")
+    print_tables(metrics)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(out: Path = typer.Option(Path("demo_output"), "--out"),
+             seed: int = typer.Option(0, "--seed"),
+             n_runs: int = typer.Option(DEMO_RUNS, "--n"),
+             train_minutes: float = typer.Option(DEMO_TRAIN_MINUTES, "--train-minutes"),
+             workers: int = typer.Option(2, "--workers"),
+             preset: str = typer.Option("small", "--preset")):
+        """Simulate, check, train, evaluate, predict and report, end to end."""
+        run_demo(out, seed, n_runs, train_minutes, workers, preset)
