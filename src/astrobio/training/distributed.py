@@ -62,9 +62,11 @@ def init_distributed(device: str | None = None) -> DistContext:
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
 
-def cleanup(ctx: DistContext) -> None:
+def cleanup(ctx: DistContext, wait: bool = True) -> None:
+    """Leave the process group; `wait=False` after an error (the other ranks may never reach a barrier)."""
     if ctx.is_distributed and dist.is_initialized():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
