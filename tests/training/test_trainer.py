@@ -214,3 +214,27 @@ def test_adamw8bit_runs(tmp_path):
 def test_memory_stats_reports_rss():
     stats = memory_stats(torch.device("cpu"))
     assert 0.01 < stats["rss_gb"] < 1000
+
+
+def test_warnings_for_large_gradients_and_memory(tmp_path, caplog):
+    cfg = TrainConfig(**{**BASE, "max_steps": 2, "grad_norm_warn": 1e-6, "memory_warn_gb": 1e-3})
+    with caplog.at_level("WARNING", logger="astrobio.training"):
+        make_trainer(tmp_path, cfg).fit()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("large gradient norm" in m for m in messages) == 2  # every step
+    assert sum("above the 0.00 GB threshold" in m for m in messages) == 2  # every log step (log_every=1)
+
+
+def test_time_budget_stops_cleanly_with_checkpoint(tmp_path):
+    summary = make_trainer(tmp_path, TrainConfig(**{**BASE, "max_steps": 50, "max_minutes": 1e-9})).fit()
+    assert summary["stop_reason"] == "max_minutes" and summary["steps"] == 1
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 1
+
+
+def test_fp16_autocast_with_grad_scaler(tmp_path):
+    trainer = make_trainer(tmp_path, TrainConfig(**{**BASE, "precision": "fp16", "max_steps": 3}))
+    assert trainer.scaler is not None
+    summary = trainer.fit()
+    assert summary["steps"] == 3
+    scaler_state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["scaler"]
+    assert scaler_state["scale"] > 0 and "growth_tracker" in scaler_state

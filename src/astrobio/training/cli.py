@@ -40,15 +40,12 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
         barrier(ctx)
     if len(datasets["train"]) == 0:
         raise InputValidationError("data", str(data), "a store with runs in the train split")
-    system_config = SystemConfig.from_name(cfg.preset)
-    if cfg.activation_checkpointing:
-        system_config = SystemConfig.from_dict({**system_config.to_dict(), "activation_checkpointing": True})
+    system_config = SystemConfig.from_name(cfg.preset, gradient_checkpointing=cfg.activation_checkpointing)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
     model = UnifiedMultiModalSystem(system_config)
-    loss_config = getattr(system_config, "loss", None)
 
     def loss_fn(outputs, batch):
-        return compute_multimodal_loss(outputs, batch, loss_config)
+        return compute_multimodal_loss(outputs, batch, system_config.loss)
 
     return {"model": model, "loss_fn": loss_fn, "train": datasets["train"], "val": datasets["val"],
             "system_config": system_config, "fingerprint": data_fingerprint(data)}

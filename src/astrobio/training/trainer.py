@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -364,7 +365,11 @@ class Trainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # GradScaler skipping an overflowed fp16 update makes torch think step() was never called;
+            # the schedule still advances by one update, as intended.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            self.scheduler.step()
         return data_iter, {k: v.item() for k, v in comp_sums.items()}, grad_norm, n_samples
 
     def _next_batch(self, data_iter: Iterator) -> tuple[Iterator, Any]:
