@@ -8,6 +8,7 @@ tokenizer come from the train split only and live beside the data (`stats.json`,
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -38,10 +39,7 @@ LOG10_NUMERIC_FIELDS = frozenset({
     "star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "distance_pc", "planet_radius_earth",
     "planet_mass_earth", "semimajor_axis_au", "period_days", "instellation_searth",
 })
-# Kopparapu et al. 2014 validity range; the HZ fit is clamped to it (world/stars.py TEFF_RANGE_K).
-HZ_TEFF_RANGE_K = (2600.0, 7200.0)
 HZ_POSITION_RANGE = (-1.0, 2.0)  # clip: beyond it log10 instellation carries the information
-PRIOR_SURFACE_PRESSURE_BAR = 1.0  # the observer's prior atmosphere (SPEC.md §3: 1 bar N2, Earth CO2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,20 +154,22 @@ def regression_vector(labels: dict[str, Any], run_id: str) -> np.ndarray:
     return y
 
 
-def compute_norm_stats(storage, train_run_ids: Sequence[str], fingerprint: str) -> NormStats:
-    """Statistics over the train runs: datacube (prior and true) per variable, observed numbers, targets."""
-    if not train_run_ids:
-        raise StorageError("the train split is empty: normalisation statistics need at least one train run")
+def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str) -> NormStats:
+    """Statistics over train runs (`load_arrays` dicts): datacube (prior and true) per variable,
+    observed numbers over present values, regression targets."""
     cube, num, reg = _Moments(2), _Moments(len(OBSERVED_NUMERIC_FIELDS)), _Moments(len(REGRESSION_KEYS))
-    for run_id in train_run_ids:
-        a = storage.load_arrays(run_id)
+    n = 0
+    for a in train_arrays:
         for key in ("datacube_prior", "datacube_true"):
             if a.get(key) is not None:
                 cube.add(a[key], axis_channels=0)  # (2, 12, lat, lon, lev)
         num.add(numeric_features(a["observed"])[:, None])
-        reg.add(regression_vector(a["labels"], run_id)[:, None])
+        reg.add(regression_vector(a["labels"], a["run_id"])[:, None])
+        n += 1
+    if n == 0:
+        raise StorageError("the train split is empty: normalisation statistics need at least one train run")
     (cm, cs), (nm, ns), (rm, rs) = cube.result(), num.result(), reg.result()
-    return NormStats(fingerprint, len(train_run_ids), cm, cs, nm, ns, rm, rs)
+    return NormStats(fingerprint, n, cm, cs, nm, ns, rm, rs)
 
 
 def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -190,12 +190,14 @@ def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
 def physics_features(observed: dict[str, Any], prior_surface_pressure_bar: float) -> tuple[np.ndarray, float]:
     """(features (4,) float32, instellation W m^-2) from the observed values (docs/architecture.md).
 
-    features: log10 S/S_earth, HZ position (S_maxGH - S)/(S_maxGH - S_runaway) (0 = outer edge,
-    1 = inner edge, Kopparapu et al. 2014), T_eq / 300 K, log10 prior surface pressure / bar.
-    An unknown instellation is rebuilt from L / a^2, an unknown T_eq from S (Bond albedo 0.3).
+    features: log10 S/S_earth; HZ position (S_maxGH - S)/(S_maxGH - S_runaway) with the Kopparapu et al.
+    (2014) limits for the observed Teff (clamped to their 2600-7200 K fit range) and planet mass
+    (1 M_earth when unknown), 0 = outer edge, 1 = inner edge, clipped to [-1, 2]; T_eq / 300 K;
+    log10 prior surface pressure / bar. An unknown S is rebuilt from L / a^2, an unknown T_eq from S
+    (Bond albedo 0.3, full redistribution), an unknown Teff is Kopparapu's reference 5780 K.
     """
-    from astrobio.world.habitable import seff_limits
-    from astrobio.world.orbits import equilibrium_temperature_k
+    from astrobio.world.habitable import T_REF_K, seff_limits
+    from astrobio.world.stars import TEFF_RANGE_K
 
     s = _as_float(observed.get("instellation_searth"))
     if not (s > 0):
@@ -203,13 +205,16 @@ def physics_features(observed: dict[str, Any], prior_surface_pressure_bar: float
     if not (s > 0 and math.isfinite(s)):
         raise StorageError(f"planet {observed.get('name')!r}: instellation unknown and not derivable from L / a^2")
     teff = _as_float(observed.get("star_teff_k"))
-    teff = float(np.clip(teff, *HZ_TEFF_RANGE_K)) if math.isfinite(teff) else 5780.0  # unknown: solar T*=0
-    lim = seff_limits(np.array([teff]))
-    s_max, s_run = float(np.ravel(lim["maximum_greenhouse"])[0]), float(np.ravel(lim["runaway_greenhouse"])[0])
+    teff = float(np.clip(teff, *TEFF_RANGE_K)) if math.isfinite(teff) else T_REF_K
+    mass = _as_float(observed.get("planet_mass_earth"))
+    lim = seff_limits(teff, mass if mass > 0 else 1.0)
+    s_max, s_run = float(lim["maximum_greenhouse"]), float(lim["runaway_greenhouse"])
     hz = float(np.clip((s_max - s) / (s_max - s_run), *HZ_POSITION_RANGE))
     t_eq = _as_float(observed.get("equilibrium_temperature_k"))
     if not (t_eq > 0):
-        t_eq = float(np.ravel(equilibrium_temperature_k(np.array([s]), 0.3))[0])
+        from astrobio.world.orbits import equilibrium_temperature_k
+
+        t_eq = float(equilibrium_temperature_k(s, 0.3))
     feats = np.array([math.log10(s), hz, t_eq / 300.0, math.log10(prior_surface_pressure_bar)], dtype=np.float32)
     return feats, s * S_EARTH
 
@@ -232,23 +237,27 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             raise InputValidationError("split", split, f"one of {SPLITS}")
         if max_text_tokens < 2:
             raise InputValidationError("max_text_tokens", max_text_tokens, ">= 2")
-        self.path = Path(path)
+        self.path = Path(path)  # the store whose train split defines stats.json and tokenizer.json
+        self.source_path = self.path  # the store items are read from (see `reading_runs_from`)
         self.split, self.seed, self.max_text_tokens = split, int(seed), int(max_text_tokens)
         self.include_quarantined = include_quarantined
         self.split_fractions = _check_fractions(split_fractions)
-        self._store, self._store_pid, self._tokenizer = None, None, None
+        self._store = None  # RealDataStorage, opened lazily per process (it reopens its files after a fork)
 
-        rows = self._storage().list_stored_runs(include_quarantined=include_quarantined)
+        from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+
+        self.prior_surface_pressure_bar = float(PRIOR_SURFACE_PRESSURE_BAR)  # the prior climate run's p_s
+        store = self._storage()
         by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
-        self.systems: dict[str, str] = {}
-        for row in rows:
+        self.systems: dict[str, str] = {}  # run_id -> system, every split
+        for row in store.list_stored_runs(include_quarantined=include_quarantined):
             by_split[split_of(row["system"], self.seed, self.split_fractions)].append(row["run_id"])
             self.systems[row["run_id"]] = row["system"]
         self.run_ids = sorted(by_split[split])
-        train_ids = sorted(by_split["train"])
-        self.stats = self._load_or_compute_stats(train_ids)
-        self._tokenizer = ensure_tokenizer(self.path, (self._storage().load_arrays(r)["text"] for r in train_ids))
-        self._shared = self._shared_tensors()
+        self.stats, self._tokenizer = self._train_artifacts(sorted(by_split["train"]))
+        grid = store.read_meta()["grid"]
+        self.grid_shape = tuple(grid["shape"])  # (2, 12, lat, lon, lev)
+        self._shared = self._shared_tensors(grid)
         self._close_store()  # the parent must not hold an open HDF5 handle when workers fork
 
     def __len__(self) -> int:
@@ -262,8 +271,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
         num = (numeric_features(obs) - st.numerical_mean) / st.numerical_std  # (F,), NaN = missing
         reg = (regression_vector(a["labels"], run_id) - st.regression_mean) / st.regression_std  # (7,)
-        prior_p = _as_float(a.get("prior_surface_pressure_bar", PRIOR_SURFACE_PRESSURE_BAR))
-        phys, inst_wm2 = physics_features(obs, prior_p)
+        phys, inst_wm2 = physics_features(obs, self.prior_surface_pressure_bar)
         text = a.get("text") or ""
         item = {
             "run_id": run_id,
@@ -276,7 +284,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             "numerical_data": torch.from_numpy(num.astype(np.float32)),
             "physics_features": torch.from_numpy(phys),
             "instellation_wm2": float(inst_wm2),
-            "surface_pressure_bar": prior_p,
+            "surface_pressure_bar": self.prior_surface_pressure_bar,
             "label": int(a["labels"]["habitability_class"]),
             "regression_targets": torch.from_numpy(reg.astype(np.float32)),
         }
@@ -287,52 +295,75 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         """The collate function for this dataset's DataLoader (picklable for spawn workers)."""
         return partial(collate_multimodal_batch, max_text_tokens=self.max_text_tokens)
 
+    def reading_runs_from(self, path: str | os.PathLike) -> "PlanetRunDataset":
+        """A copy over every (non-quarantined) run of another store, normalised and tokenised with this
+        dataset's train-split statistics and tokenizer: predicting for new planets."""
+        other = copy.copy(self)
+        other._store, other.source_path = None, Path(path)
+        store = other._storage()
+        shape = tuple(store.read_meta()["grid"]["shape"])
+        if shape != self.grid_shape:
+            raise InputValidationError("datacube grid", shape, f"{self.grid_shape} like the training store")
+        rows = store.list_stored_runs(include_quarantined=self.include_quarantined)
+        other.run_ids = sorted(r["run_id"] for r in rows)
+        other.systems = {r["run_id"]: r["system"] for r in rows}
+        other._close_store()
+        return other
+
     # -- internals ------------------------------------------------------------------------------
 
     def _storage(self):
         from astrobio.data.storage import RealDataStorage
 
-        if self._store is None or self._store_pid != os.getpid():
-            self._store, self._store_pid = RealDataStorage(self.path), os.getpid()
+        if self._store is None:
+            self._store = RealDataStorage(self.source_path)
         return self._store
 
     def _close_store(self) -> None:
-        if self._store is not None and hasattr(self._store, "close"):
+        if self._store is not None:
             self._store.close()
-        self._store, self._store_pid = None, None
+        self._store = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_store"], state["_store_pid"] = None, None
+        state["_store"] = None  # spawn workers open their own
         return state
 
     def _fingerprint(self, train_ids: Sequence[str]) -> str:
         h = hashlib.sha256(json.dumps([self.seed, self.split_fractions, list(train_ids)]).encode())
         return h.hexdigest()
 
-    def _load_or_compute_stats(self, train_ids: Sequence[str]) -> NormStats:
-        """Read stats.json; (re)compute it on the train split when missing or made for other train runs."""
+    def _train_artifacts(self, train_ids: Sequence[str]):
+        """(NormStats, tokenizer) of the train split: read from beside the data, or computed in one pass
+        over the train runs and saved there. Stats made for other train runs are recomputed."""
         path = self.path / STATS_FILE
         fingerprint = self._fingerprint(train_ids)
-        if path.is_file():
-            stats = NormStats.from_json(json.loads(path.read_text()))
-            if stats.fingerprint == fingerprint:
-                return stats
-        stats = compute_norm_stats(self._storage(), train_ids, fingerprint)
-        _atomic_write_json(path, stats.to_json())
-        return stats
+        stats = NormStats.from_json(json.loads(path.read_text())) if path.is_file() else None
+        if stats is not None and stats.fingerprint != fingerprint:
+            stats = None
+        texts: list[str] = []
+        if stats is None:
+            def arrays():
+                for r in train_ids:
+                    a = self._storage().load_arrays(r)
+                    texts.append(a["text"])
+                    yield a
 
-    def _shared_tensors(self) -> dict[str, Any]:
+            stats = compute_norm_stats(arrays(), fingerprint)
+            _atomic_write_json(path, stats.to_json())
+        elif not (self.path / TOKENIZER_FILE).is_file():
+            texts = [self._storage().load_arrays(r)["text"] for r in train_ids]
+        return stats, ensure_tokenizer(self.path, texts)
+
+    def _shared_tensors(self, grid: dict[str, Any]) -> dict[str, Any]:
         """Per-dataset constants every item carries (collate takes them from the first item)."""
         st = self.stats
-        coords = self._storage().load_arrays(self.run_ids[0])["coords"] if self.run_ids else None
+        f32 = partial(torch.tensor, dtype=torch.float32)
         return {
-            "datacube_stats": {"mean": torch.tensor(st.datacube_mean, dtype=torch.float32),
-                               "std": torch.tensor(st.datacube_std, dtype=torch.float32)},
-            "regression_stats": {"mean": torch.tensor(st.regression_mean, dtype=torch.float32),
-                                 "std": torch.tensor(st.regression_std, dtype=torch.float32)},
-            "sigma_levels": torch.as_tensor(np.asarray(coords["sigma"], np.float32)) if coords else None,
-            "lat_deg": torch.as_tensor(np.asarray(coords["lat_deg"], np.float32)) if coords else None,
+            "datacube_stats": {"mean": f32(st.datacube_mean), "std": f32(st.datacube_std)},
+            "regression_stats": {"mean": f32(st.regression_mean), "std": f32(st.regression_std)},
+            "sigma_levels": f32(grid["sigma"]),
+            "lat_deg": f32(grid["lat_deg"]),
         }
 
     def _normalise_cube(self, cube: np.ndarray | None, run_id: str) -> torch.Tensor | None:

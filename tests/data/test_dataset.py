@@ -1,0 +1,310 @@
+"""PlanetRunDataset on a small hand-made store: splits, statistics, items, workers, loader."""
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from astrobio.constants import S_EARTH
+from astrobio.data.batch import MODALITIES, MultiModalBatch
+from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, make_dataloader,
+                                   physics_features, split_of)
+from astrobio.data.storage import RealDataStorage
+from astrobio.data.tokenizer import TOKENIZER_FILE, load_tokenizer, train_tokenizer
+from astrobio.errors import InputValidationError, StorageError
+from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, PlanetObserved,
+                                  PlanetRun, PlanetTruth)
+
+LAT, LON, LEV = 2, 3, 2
+N_SYSTEMS = 14
+
+
+def _run(i: int, system: str) -> PlanetRun:
+    """A tiny but complete run; values vary with i so statistics depend on which runs are in a split."""
+    rng = np.random.default_rng(i)
+    teff, lum, a = 3000.0 + 200.0 * i, 0.01 + 0.06 * i, 0.05 + 0.05 * i
+    truth = PlanetTruth(
+        name=f"{system} {'bcd'[i % 3]}", system=system, source="synthetic", star_teff_k=teff,
+        star_radius_rsun=0.3 + 0.04 * i, star_mass_msun=0.3 + 0.04 * i, star_luminosity_lsun=lum,
+        star_age_gyr=4.0, star_activity=0.2, distance_pc=10.0 + i, star_jmag=8.0, planet_radius_earth=1.0 + 0.1 * i,
+        planet_mass_earth=1.0 + 0.3 * i, semimajor_axis_au=a, eccentricity=0.01, obliquity_deg=0.0,
+        rotation_period_days=10.0, tidally_locked=True, surface_pressure_bar=1.0 + 0.5 * i,
+        composition={"N2": 0.78, "O2": 0.0, "CO2": 4e-4, "CH4": 1e-6, "H2O": 1e-3, "O3": 0.0, "N2O": 0.0,
+                     "CO": 0.0, "H2": 0.0},
+        ocean_fraction=0.7, surface_albedo=0.3, cloud_top_pressure_bar=0.1, biosphere="none",
+        atmosphere_retained=True, n_transits=i % 4)
+    s = lum / a**2
+    observed = PlanetObserved(
+        name=truth.name, system=system, star_teff_k=teff, star_radius_rsun=truth.star_radius_rsun,
+        star_mass_msun=truth.star_mass_msun, star_luminosity_lsun=lum,
+        star_age_gyr=math.nan if i % 2 else 4.0, distance_pc=truth.distance_pc, star_jmag=8.0,
+        planet_radius_earth=truth.planet_radius_earth, planet_mass_earth=math.nan if i % 3 == 0 else 1.0 + 0.3 * i,
+        semimajor_axis_au=a, period_days=5.0 + i, eccentricity=0.01, instellation_searth=s,
+        equilibrium_temperature_k=255.0 * s**0.25, n_transits=i % 4)
+    cube_t = 200.0 + 5.0 * i + rng.normal(0, 3, (12, LAT, LON, LEV))
+    cube_q = 1e-3 * (1 + i) * rng.uniform(0.5, 1.0, (12, LAT, LON, LEV))
+    prior = np.stack([cube_t, cube_q]).astype(np.float32)
+    true = np.stack([cube_t + 10.0, cube_q * 2]).astype(np.float32)
+    wl = np.linspace(0.6, 12.0, 1000)
+    spectrum = np.stack([wl, 5000.0 + 10 * i + 20 * np.sin(wl), np.full(1000, 30.0)], axis=1).astype(np.float32)
+    graph = Data(x=torch.from_numpy(rng.normal(size=(3 + i % 3, 64)).astype(np.float32)),
+                 edge_index=torch.tensor([[0, 1, 2], [1, 2, 0]]))
+    text = f"{truth.name} orbits a {teff:.0f} K star; {i % 4} transits observed. Flares: {'yes' if i % 2 else 'no'}."
+    labels = {k: float(v) for k, v in zip(LABEL_KEYS, [i % 3, 250.0 + 3 * i, 0.1 * (i % 10), 1.0 + 0.5 * i,
+                                                       -3.4 + 0.01 * i, -6.0, -12.0 + 0.1 * i, -3.0 - 0.2 * i])}
+    return PlanetRun(
+        run_id=f"syn-{i:03d}", system=system, truth=truth, observed=observed, datacube_prior=prior,
+        datacube_true=true, spectrum=None if i % 4 == 3 else spectrum, graph=None if i % 5 == 4 else graph,
+        text="" if i % 7 == 6 else text, labels=labels,
+        coords={"lat_deg": np.array([-45.0, 45.0], np.float32), "lon_deg": np.array([0.0, 120.0, 240.0], np.float32),
+                "sigma": np.array([1.0, 0.5], np.float32), "month": np.arange(1, 13, dtype=np.float32)},
+        resolution="demo", seed=0)
+
+
+def _systems():
+    """10 train, 2 val and 2 test systems (seed 0), interleaved so every split gets several runs."""
+    cands = [f"Star-{k:02d}" for k in range(100)]
+    pick = {s: [c for c in cands if split_of(c) == s][:n] for s, n in (("train", 10), ("val", 2), ("test", 2))}
+    return [pick["val"][0], pick["test"][0]] + pick["train"][:5] + [pick["val"][1], pick["test"][1]] \
+        + pick["train"][5:]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("store")
+    runs = [_run(i, _systems()[i % N_SYSTEMS]) for i in range(24)]  # 10 systems with 2 planets
+    st = RealDataStorage(path)
+    st.write_runs(runs)
+    st.quarantine("syn-005", ["test: flagged"])
+    st.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def train(store):
+    return PlanetRunDataset(store, "train")
+
+
+def test_split_of_is_a_sha256_cut():
+    u = int.from_bytes(hashlib.sha256(b"0:Star-03").digest()[:8], "big") / 2**64
+    expected = "train" if u < 0.8 else ("val" if u < 0.9 else "test")
+    assert split_of("Star-03", 0) == expected
+    assert split_of("Star-03", 0, (0.0, 0.0, 1.0)) == "test" and split_of("Star-03", 0, (1.0, 0.0, 0.0)) == "train"
+    # every split is reachable and the seed reshuffles systems
+    names = [f"S{k}" for k in range(400)]
+    counts = {s: sum(split_of(n) == s for n in names) for s in ("train", "val", "test")}
+    assert 280 < counts["train"] < 360 and counts["val"] > 20 and counts["test"] > 20
+    assert [split_of(n, 0) for n in names] != [split_of(n, 1) for n in names]
+
+
+def test_splits_partition_runs_with_no_system_in_two_splits(store, train):
+    sets = {s: PlanetRunDataset(store, s) for s in ("train", "val", "test")}
+    assert all(len(d) > 0 for d in sets.values()), {s: len(d) for s, d in sets.items()}
+    ids = {s: set(d.run_ids) for s, d in sets.items()}
+    assert sum(map(len, ids.values())) == 23 and set.union(*ids.values()) == {f"syn-{i:03d}" for i in range(24)} - {
+        "syn-005"}
+    systems = {s: {d.systems[r] for r in d.run_ids} for s, d in sets.items()}
+    assert not (systems["train"] & systems["val"]) and not (systems["train"] & systems["test"])
+    assert not (systems["val"] & systems["test"])
+    for d in sets.values():
+        assert d.run_ids == sorted(d.run_ids)
+    assert PlanetRunDataset(store, "train").run_ids == train.run_ids  # deterministic
+
+
+def test_quarantined_runs_excluded_unless_asked(store, train):
+    everything = [r for s in ("train", "val", "test")
+                  for r in PlanetRunDataset(store, s, include_quarantined=True).run_ids]
+    assert "syn-005" in everything
+    assert all("syn-005" not in PlanetRunDataset(store, s).run_ids for s in ("train", "val", "test"))
+
+
+def _hand_stats(store, run_ids):
+    st = RealDataStorage(store)
+    arrs = [st.load_arrays(r) for r in run_ids]
+    st.close()
+    cubes = np.concatenate([np.stack([a["datacube_prior"], a["datacube_true"]]) for a in arrs]).astype(np.float64)
+    cube_mean = cubes.transpose(1, 0, 2, 3, 4, 5).reshape(2, -1).mean(1)
+    cube_std = cubes.transpose(1, 0, 2, 3, 4, 5).reshape(2, -1).std(1)
+    num = np.array([[a["observed"][k] for k in OBSERVED_NUMERIC_FIELDS] for a in arrs], dtype=np.float64)
+    for j, k in enumerate(OBSERVED_NUMERIC_FIELDS):
+        if k in LOG10_NUMERIC_FIELDS:
+            num[:, j] = np.log10(num[:, j])
+    reg = np.array([[a["labels"][k] for k in REGRESSION_KEYS] for a in arrs])
+    return cube_mean, cube_std, np.nanmean(num, 0), np.nanstd(num, 0), reg.mean(0), reg.std(0)
+
+
+def test_stats_computed_on_train_only_and_reused_by_val(store, train):
+    cm, cs, nm, ns, rm, rs = _hand_stats(store, train.run_ids)
+    st = train.stats
+    assert st.n_train_runs == len(train)
+    np.testing.assert_allclose(st.datacube_mean, cm, rtol=1e-9)
+    np.testing.assert_allclose(st.datacube_std, cs, rtol=1e-6)
+    np.testing.assert_allclose(st.numerical_mean, nm, rtol=1e-9)
+    np.testing.assert_allclose(st.numerical_std[ns > 0], ns[ns > 0], rtol=1e-6)
+    # constant across train (eccentricity, star_jmag): std 1 so standardised values are 0, not inf
+    assert np.all(st.numerical_std[ns == 0] == 1.0)
+    np.testing.assert_allclose(st.regression_mean, rm, rtol=1e-9)
+    np.testing.assert_allclose(st.regression_std[rs > 0], rs[rs > 0], rtol=1e-6)
+    assert st.regression_std[REGRESSION_KEYS.index("log10_ch4")] == 1.0  # constant in the hand store
+    # all runs give different numbers: the val/test runs did not enter
+    all_ids = train.run_ids + PlanetRunDataset(store, "val").run_ids + PlanetRunDataset(store, "test").run_ids
+    assert not np.allclose(_hand_stats(store, all_ids)[0], cm)
+
+    saved = json.loads((store / STATS_FILE).read_text())
+    before = (store / STATS_FILE).stat().st_mtime_ns
+    val = PlanetRunDataset(store, "val")
+    assert (store / STATS_FILE).stat().st_mtime_ns == before  # read, not recomputed
+    np.testing.assert_array_equal(val.stats.datacube_mean, np.asarray(saved["datacube"]["mean"]))
+    np.testing.assert_array_equal(val.stats.regression_std, train.stats.regression_std)
+    b = next(iter(make_dataloader(val, batch_size=2)))
+    assert torch.equal(b.datacube_stats["mean"], torch.tensor(cm, dtype=torch.float32))
+    assert torch.equal(b.regression_stats["std"], torch.tensor(train.stats.regression_std, dtype=torch.float32))
+
+
+def test_stats_recomputed_for_another_split_seed(store, train, tmp_path):
+    other = PlanetRunDataset(store, "train", seed=7)
+    assert other.stats.fingerprint != train.stats.fingerprint
+    np.testing.assert_allclose(other.stats.datacube_mean, _hand_stats(store, other.run_ids)[0], rtol=1e-9)
+    PlanetRunDataset(store, "train")  # restore seed-0 stats for the other tests
+    assert json.loads((store / STATS_FILE).read_text())["fingerprint"] == train.stats.fingerprint
+
+
+def test_tokenizer_trained_on_train_texts_only(store, train):
+    st = RealDataStorage(store)
+    texts = [st.load_arrays(r)["text"] for r in train.run_ids]
+    st.close()
+    assert (store / TOKENIZER_FILE).is_file()
+    assert load_tokenizer(store).to_str() == train_tokenizer(texts).to_str()
+
+
+def test_item_values_round_trip_to_the_store(store, train):
+    i = next(k for k, r in enumerate(train.run_ids) if r not in ("syn-000",))
+    item = train[i]
+    st = RealDataStorage(store)
+    a = st.load_arrays(item["run_id"])
+    st.close()
+    mean, std = train.stats.datacube_mean, train.stats.datacube_std
+    raw = item["datacube"].numpy() * std[:, None, None, None, None] + mean[:, None, None, None, None]
+    np.testing.assert_allclose(raw, a["datacube_prior"], rtol=1e-5)
+    assert item["datacube"].dtype == torch.float32 and item["datacube"].shape == (2, 12, LAT, LON, LEV)
+    if a["spectrum"] is not None:
+        assert torch.equal(item["spectrum"], torch.from_numpy(a["spectrum"]))
+    assert load_tokenizer(store).decode(item["input_ids"].tolist(), skip_special_tokens=True) == a["text"]
+    obs = a["observed"]
+    num = item["numerical_data"].numpy()
+    for j, k in enumerate(OBSERVED_NUMERIC_FIELDS):
+        v = math.log10(obs[k]) if k in LOG10_NUMERIC_FIELDS else obs[k]
+        if math.isnan(v):
+            assert math.isnan(num[j])
+        else:
+            assert num[j] == pytest.approx((v - train.stats.numerical_mean[j]) / train.stats.numerical_std[j],
+                                           rel=1e-5, abs=1e-6)
+    y = np.array([a["labels"][k] for k in REGRESSION_KEYS])
+    np.testing.assert_allclose(item["regression_targets"].numpy(),
+                               (y - train.stats.regression_mean) / train.stats.regression_std, rtol=1e-5, atol=1e-6)
+    assert item["label"] == int(a["labels"]["habitability_class"])
+    s = obs["instellation_searth"]
+    assert item["instellation_wm2"] == pytest.approx(s * S_EARTH)
+    phys = item["physics_features"].numpy()
+    assert phys[0] == pytest.approx(math.log10(s), rel=1e-6)
+    assert phys[2] == pytest.approx(obs["equilibrium_temperature_k"] / 300.0, rel=1e-6)
+    assert phys[3] == 0.0 and item["surface_pressure_bar"] == 1.0  # 1 bar prior
+    assert -1.0 <= phys[1] <= 2.0
+
+
+def test_batches_from_the_store_are_finite_with_index_masks(store, train):
+    rows = {r["run_id"]: r for r in RealDataStorage(store).list_stored_runs()}
+    seen = 0
+    for b in make_dataloader(train, batch_size=5, shuffle=True, seed=3):
+        assert isinstance(b, MultiModalBatch)
+        expected = [[rows[r][f"has_{m}"] for m in MODALITIES] for r in b.run_ids]
+        assert b.modality_mask.tolist() == expected
+        for name in ("datacube", "datacube_target", "spectrum", "numerical_data", "physics_features",
+                     "regression_targets", "graph"):
+            t = getattr(b, name).x if name == "graph" else getattr(b, name)
+            assert torch.isfinite(t).all(), name
+        assert b.graph.num_graphs == len(b) and b.input_ids.shape[1] <= 128
+        seen += len(b)
+    assert seen == len(train)
+
+
+def _assert_batches_equal(a: MultiModalBatch, b: MultiModalBatch):
+    assert a.run_ids == b.run_ids
+    for name in ("datacube", "datacube_target", "sigma_levels", "lat_deg", "spectrum", "input_ids",
+                 "attention_mask", "numerical_data", "numerical_mask", "physics_features", "instellation_wm2",
+                 "surface_pressure_bar", "labels", "regression_targets", "modality_mask"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    for d in ("datacube_stats", "regression_stats"):
+        for k in getattr(a, d):
+            assert torch.equal(getattr(a, d)[k], getattr(b, d)[k]), (d, k)
+    for k in ("x", "edge_index", "batch", "ptr"):
+        assert torch.equal(getattr(a.graph, k), getattr(b.graph, k)), k
+
+
+def test_two_workers_yield_the_same_batches_as_zero(train):
+    serial = list(make_dataloader(train, batch_size=4, shuffle=True, seed=11, num_workers=0))
+    parallel = list(make_dataloader(train, batch_size=4, shuffle=True, seed=11, num_workers=2))
+    assert len(serial) == len(parallel) == math.ceil(len(train) / 4)
+    for a, b in zip(serial, parallel):
+        _assert_batches_equal(a, b)
+    other_seed = [r for b in make_dataloader(train, batch_size=4, shuffle=True, seed=12) for r in b.run_ids]
+    assert other_seed != [r for b in serial for r in b.run_ids] and sorted(other_seed) == train.run_ids
+
+
+def test_spawn_workers_open_their_own_store(train):
+    _ = train[0]  # the parent has an open store handle now; spawn must not try to pickle it
+    serial = list(make_dataloader(train, batch_size=8, seed=1))
+    spawned = list(make_dataloader(train, batch_size=8, seed=1, num_workers=1, multiprocessing_context="spawn"))
+    for a, b in zip(serial, spawned, strict=True):
+        _assert_batches_equal(a, b)
+
+
+def test_bad_arguments(store, train, tmp_path):
+    with pytest.raises(InputValidationError, match="split"):
+        PlanetRunDataset(store, "holdout")
+    with pytest.raises(InputValidationError, match="split_fractions"):
+        PlanetRunDataset(store, "train", split_fractions=(0.5, 0.2, 0.2))
+    with pytest.raises(InputValidationError, match="max_text_tokens"):
+        PlanetRunDataset(store, "train", max_text_tokens=1)
+    with pytest.raises(StorageError, match="no astrobio store"):
+        PlanetRunDataset(tmp_path / "empty", "train")
+    with pytest.raises(InputValidationError, match="batch_size"):
+        make_dataloader(train, batch_size=0)
+    with pytest.raises(StorageError, match="train split is empty"):
+        PlanetRunDataset(store, "test", split_fractions=(0.0, 0.0, 1.0), seed=99)
+
+
+def test_physics_features_exact_for_a_sun_earth_pair():
+    obs = {"instellation_searth": 1.0, "star_teff_k": 5780.0, "planet_mass_earth": 1.0,
+           "equilibrium_temperature_k": math.nan}
+    feats, wm2 = physics_features(obs, 1.0)
+    assert wm2 == S_EARTH
+    # Kopparapu 2014 at T* = 0: S_maxGH = 0.356, S_runaway = 1.107 (SPEC.md table)
+    assert feats[1] == pytest.approx((0.356 - 1.0) / (0.356 - 1.107), rel=1e-6)
+    # T_eq from S for Bond albedo 0.3: (1361 * 0.7 / (4 sigma))^(1/4) = 254.6 K
+    assert feats[2] * 300.0 == pytest.approx(254.58, abs=0.01)
+    assert feats[0] == 0.0 and feats[3] == 0.0
+    # S rebuilt from L / a^2; far outside the HZ the position is clipped; 10 bar prior -> 1
+    hot, _ = physics_features({"instellation_searth": math.nan, "star_luminosity_lsun": 4.0, "semimajor_axis_au": 0.5,
+                               "star_teff_k": 9000.0, "equilibrium_temperature_k": 500.0}, 10.0)
+    assert hot.tolist() == pytest.approx([math.log10(16.0), 2.0, 500.0 / 300.0, 1.0])
+    with pytest.raises(StorageError, match="instellation"):
+        physics_features({"name": "x", "instellation_searth": math.nan}, 1.0)
+
+
+def test_reading_runs_from_another_store_keeps_training_stats(store, train, tmp_path):
+    other = RealDataStorage(tmp_path / "new")
+    other.write_runs([_run(30, "Far-Away"), _run(31, "Far-Away")])
+    other.close()
+    ds = train.reading_runs_from(tmp_path / "new")
+    assert ds.run_ids == ["syn-030", "syn-031"] and ds.stats is train.stats
+    assert not (tmp_path / "new" / STATS_FILE).exists()  # nothing computed on the new runs
+    item = ds[1]
+    raw = item["datacube"].numpy() * train.stats.datacube_std[:, None, None, None, None] \
+        + train.stats.datacube_mean[:, None, None, None, None]
+    np.testing.assert_allclose(raw, _run(31, "Far-Away").datacube_prior, rtol=1e-5)
+    assert len(train) > 2 and train[0]["run_id"] == train.run_ids[0]  # the original is unchanged
