@@ -254,14 +254,16 @@ def _check_coordinates(where: str, coords: dict[str, Any], run: PlanetRun) -> No
         meta = coords.get(name)
         if meta is None or "units" not in meta:
             raise AnnotationError(f"{where}: coordinate {name} is not annotated with units")
+        required = COORDINATES[name].get("standard_name")
+        if required is not None and meta.get("standard_name") != required:
+            raise AnnotationError(f"{where}: coordinate {name} needs standard_name {required!r}, "
+                                  f"got {meta.get('standard_name')!r}")
         _check_unit(where, f"coordinate {name}", meta["units"], meta.get("standard_name"))
         if name not in run.coords:
             raise AnnotationError(f"{where}: coordinate {name} is annotated but the run has no values")
         n, expected = len(run.coords[name]), run.datacube_prior.shape[axis]
         if n != expected:
             raise AnnotationError(f"{where}: coordinate {name} has {n} values but the datacube has {expected}")
-    if coords["sigma"].get("standard_name") != "atmosphere_sigma_coordinate":
-        raise AnnotationError(f"{where}: coordinate sigma needs standard_name 'atmosphere_sigma_coordinate'")
 
 
 def _check_scalars(where: str, scalars: dict[str, Any], run: PlanetRun) -> None:
