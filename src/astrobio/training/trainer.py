@@ -321,7 +321,7 @@ class Trainer:
         step = self.step + 1
         self.model.train()
         comp_sums: dict[str, torch.Tensor] = {}
-        failure: tuple[str, float, list[str]] | None = None
+        failure: tuple[str, list[str]] | None = None  # (message, run_ids)
         n_samples = 0
         for micro in range(cfg.grad_accum_steps):
             data_iter, batch = self._next_batch(data_iter)
@@ -334,12 +334,12 @@ class Trainer:
                 with self._autocast():
                     outputs = self.model(batch)
                     losses = self.loss_fn(outputs, batch)
-                bad = _first_non_finite(losses)
+                bad = _non_finite(losses)
                 if bad is not None and failure is None:
-                    failure = (bad[0], bad[1], list(getattr(batch, "run_ids", [])))
+                    failure = (f"non-finite loss at step {step} in component '{bad[0]}' (value {bad[1]}; "
+                               f"non-finite: {', '.join(bad[2])})", list(getattr(batch, "run_ids", [])))
                     if not ctx.is_distributed:
-                        self._raise_instability(step, f"non-finite loss at step {step} in component '{bad[0]}' "
-                                                      f"(value {bad[1]})", failure[2], losses)
+                        self._raise_instability(step, failure[0], failure[1], losses)
                 loss = losses["total"] / cfg.grad_accum_steps
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             for name, value in losses.items():
@@ -348,9 +348,13 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm).item()  # pre-clip norm
-        if failure is not None:  # DDP: raised after backward so no rank waits forever in the all-reduce
-            self._raise_instability(step, f"non-finite loss at step {step} in component '{failure[0]}' "
-                                          f"(value {failure[1]})", failure[2], comp_sums)
+        if ctx.is_distributed:  # every rank stops together: no rank may wait forever in a collective
+            elsewhere = all_reduce(torch.tensor([float(failure is not None)]), ctx, op="max").item() > 0
+            if elsewhere and failure is None:
+                failure = (f"non-finite loss at step {step} on another rank (see its debug checkpoint)",
+                           list(getattr(batch, "run_ids", [])))
+        if failure is not None:
+            self._raise_instability(step, failure[0], failure[1], comp_sums)
         if not math.isfinite(grad_norm):
             if self.scaler is None:
                 self._raise_instability(step, f"non-finite gradient norm at step {step} in component 'grad_norm' "
@@ -553,12 +557,12 @@ class _Window:
         return {k: t[i].item() / (self.steps * ctx.world_size) for i, k in enumerate(names)}
 
 
-def _first_non_finite(losses: dict[str, torch.Tensor]) -> tuple[str, float] | None:
-    """(name, value) of the first non-finite component (components before 'total'), one device sync."""
+def _non_finite(losses: dict[str, torch.Tensor]) -> tuple[str, float, list[str]] | None:
+    """(first name, its value, all names) of the non-finite loss components, components before 'total'
+    (an aggregate such as 'graph' comes before its parts 'graph_edge', …). One device sync."""
     names = [k for k in losses if k != "total"] + ["total"]
-    values = torch.stack([losses[k].detach().float().reshape(()) for k in names])
-    finite = torch.isfinite(values)
-    if bool(finite.all()):
+    values = torch.stack([torch.as_tensor(losses[k]).detach().float().reshape(()).cpu() for k in names])
+    bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
+    if not bad:
         return None
-    i = int((~finite).nonzero()[0, 0])
-    return names[i], values[i].item()
+    return names[bad[0]], values[bad[0]].item(), [names[i] for i in bad]
