@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,6 +13,22 @@ from trainer_toys import ToyDataset, ToyModel, toy_loader, toy_loss  # noqa: E40
 
 from astrobio.training import TrainConfig, Trainer, init_distributed, state_checksum  # noqa: E402
 from astrobio.training.distributed import cleanup  # noqa: E402
+
+
+def main_system(out: Path, store: Path) -> None:
+    """The real tiny system on a simulated store, through the same setup as `astrobio train`."""
+    from astrobio.training.cli import build_system_run
+
+    ctx = init_distributed()
+    cfg = TrainConfig(preset="tiny", lr=1e-3, warmup_steps=1, max_steps=3, batch_size=2, eval_every=3, log_every=1,
+                      tracking="none", seed=0)
+    run = build_system_run(cfg, store, ctx)
+    model = run["model"]
+    summary = Trainer(model, run["loss_fn"], run["train"], run["val"], cfg, out / "run", ctx=ctx,
+                      data_fingerprint=run["fingerprint"]).fit()
+    (out / f"rank{ctx.rank}.sha256").write_text(state_checksum(model.state_dict()))
+    (out / f"rank{ctx.rank}.json").write_text(json.dumps(summary))
+    cleanup(ctx)
 
 
 def main(out: Path) -> None:
@@ -29,4 +46,7 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if len(sys.argv) > 2:
+        main_system(Path(sys.argv[1]), Path(sys.argv[2]))
+    else:
+        main(Path(sys.argv[1]))
