@@ -3,7 +3,19 @@ train-split normalisation statistics and `make_dataloader`.
 
 Splits are by planetary system: a hash of (seed, system name) picks train/val/test, so planets of one
 star never straddle two splits (no leakage through the shared star). Normalisation statistics and the
-tokenizer come from the train split only and live beside the data (`stats.json`, `tokenizer.json`).
+tokenizer come from the train split only and live beside the data (`stats.json`, `tokenizer.json`,
+atomic writes); val/test read them. stats.json records a fingerprint of the train runs and split
+settings and is recomputed when they change (another split seed, runs added or quarantined).
+
+Normalisation:
+- datacube: per variable (air temperature, specific humidity) mean/std over the prior and true cubes
+  of the train runs, *linear* for both. Humidity is skewed, but a linear map keeps the contract's
+  `raw = x * std + mean` exact, which the physics loss needs for q >= 0 and q <= q_sat(T, p); and the
+  humidity of these runs follows from T by Clausius-Clapeyron, so the temperature channel carries
+  what a log scale would add.
+- observed numbers: mean/std over present values, of log10 for the scale-like fields (LOG10_NUMERIC_FIELDS).
+- regression targets: mean/std per key (the gases are already log10 mixing ratios).
+A channel with zero spread (or never present) gets std 1, so standardised values stay finite.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import numpy as np
 import torch
 
 from astrobio.constants import S_EARTH
+from astrobio.data import annotation
 from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, placeholder_graph
 from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, truncate_ids
 from astrobio.errors import InputValidationError, StorageError
@@ -31,7 +44,7 @@ from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 SPLITS = ("train", "val", "test")
 STATS_FILE = "stats.json"
 STATS_VERSION = 1
-DATACUBE_VARIABLES = ("air_temperature", "specific_humidity")
+DATACUBE_VARIABLES = tuple(v["name"] for v in annotation.DATACUBE_VARIABLES)  # storage order
 SPECTRUM_BINS = 1000  # SpectrumConfig.n_bins default: the width of an all-missing spectrum batch
 # Observed fields spanning orders of magnitude: standardised in log10 so one hot Jupiter host or
 # a 1000-day period does not squash every other planet into a sliver around the mean.
