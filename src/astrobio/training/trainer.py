@@ -184,10 +184,6 @@ class Trainer:
         self.run_config = {"train": config.to_dict(), **(run_config or {})}
         self.data_fingerprint = data_fingerprint
         device = self.ctx.device
-        if config.deterministic:
-            if device.type == "cuda":
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
         self.raw_model = model.to(device)
         self.model = wrap_model(self.raw_model, self.ctx)
         self.optimizer = build_optimizer(self.raw_model, config, device)
@@ -232,6 +228,12 @@ class Trainer:
             # uninterrupted run did at the start of the epoch, not here.
             restore_rng_state(ckpt["rng"])
         previous_handler = self._install_sigterm()
+        previous_determinism = (torch.are_deterministic_algorithms_enabled(),
+                                torch.is_deterministic_algorithms_warn_only_enabled())
+        if cfg.deterministic:
+            if ctx.device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+            torch.use_deterministic_algorithms(True, warn_only=True)
         progress = _progress(ctx.is_main, cfg.max_steps)
         task = progress.add_task("train", total=cfg.max_steps, completed=self.step, info="") if progress else None
         window = _Window()
@@ -277,6 +279,7 @@ class Trainer:
                 progress.stop()
             tracker.close()
             self._restore_sigterm(previous_handler)
+            torch.use_deterministic_algorithms(previous_determinism[0], warn_only=previous_determinism[1])
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
