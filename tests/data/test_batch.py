@@ -178,3 +178,9 @@ def test_subset_drops_several_and_validates(mixed_batch):
     assert d.subset([]).modality_mask.equal(d.modality_mask)
     with pytest.raises(InputValidationError, match="modality"):
         mixed_batch.drop_modality("audio")
+
+
+def test_to_leaves_the_original_batch_untouched(mixed_batch):
+    converted = mixed_batch._map(lambda t: t.double() if t.is_floating_point() else t)
+    assert converted.graph.x.dtype == torch.float64 and converted.datacube_stats["mean"].dtype == torch.float64
+    assert mixed_batch.graph.x.dtype == torch.float32 and mixed_batch.datacube.dtype == torch.float32

@@ -13,6 +13,7 @@ whole batch without special cases; `modality_mask` says what is real:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -41,7 +42,7 @@ def _move(value: Any, fn) -> Any:
     if isinstance(value, dict):
         return {k: _move(v, fn) for k, v in value.items()}
     if hasattr(value, "apply") and hasattr(value, "num_graphs"):  # torch_geometric Batch
-        return value.clone().apply(fn)
+        return copy.copy(value).apply(fn)  # shallow copy: apply() swaps tensors in place, keep the original
     return value
 
 
