@@ -1,0 +1,77 @@
+"""`astrobio data ...` commands through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from astrobio.data.cli import register
+from astrobio.data.storage import RealDataStorage
+
+
+@pytest.fixture
+def app():
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main():  # keeps `data` a sub-command even with a single group registered
+        """test app"""
+
+    return app
+
+
+@pytest.fixture
+def store(store_path, runs):
+    bad = runs[3]
+    bad.text = ""
+    s = RealDataStorage(store_path)
+    s.write_runs(runs)
+    return s
+
+
+def test_quality_json_quarantines_and_restore(app, store):
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "quality", str(store.path), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["quarantined"] == ["run-0003"] and report["accuracy"] == 0.75
+    assert [r["run_id"] for r in store.quarantined_runs()] == ["run-0003"]
+    res = runner.invoke(app, ["data", "quality", str(store.path), "--no-quarantine", "--strict"])
+    assert res.exit_code == 1 and "accuracy (runs passing)" in res.output
+    res = runner.invoke(app, ["data", "restore", str(store.path), "run-0003"])
+    assert res.exit_code == 0 and "was quarantined for ['text_empty']" in res.output
+    assert store.quarantined_runs() == []
+
+
+def test_inspect(app, store):
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "inspect", str(store.path), "--json"])
+    summary = json.loads(res.output)
+    assert summary["runs"] == 4 and summary["class_counts"] == {"0": 1, "1": 0, "2": 3}
+    assert summary["modalities_present"]["spectrum"] == 3 and summary["grid_shape"] == [2, 12, 4, 8, 3]
+    res = runner.invoke(app, ["data", "inspect", str(store.path), "run-0001", "--json"])
+    one = json.loads(res.output)
+    assert one["units"]["datacube_true:air_temperature"] == "K" and one["shapes"]["spectrum"] == [50, 3]
+    assert one["provenance"]["source"] == "simulator"
+    res = runner.invoke(app, ["data", "inspect", str(store.path), "run-0001"])
+    assert res.exit_code == 0 and "standard_names" in res.output
+
+
+def test_export_sources_and_errors(app, store, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "r.nc"
+    res = runner.invoke(app, ["data", "export", str(store.path), "run-0000", "--format", "netcdf", "--out", str(out)])
+    assert res.exit_code == 0 and out.exists()
+    res = runner.invoke(app, ["data", "export", str(store.path), "run-0002", "--format", "csv",
+                              "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code == 1 and "no spectrum" in res.output
+    res = runner.invoke(app, ["data", "sources", "--json"])
+    assert [s["name"] for s in json.loads(res.output)][-1] == "nasa_exoplanet_archive"
+    res = runner.invoke(app, ["data", "inspect", str(tmp_path / "nowhere")])
+    assert res.exit_code == 1 and "no astrobio store" in res.output
+    res = runner.invoke(app, ["data", "restore", str(store.path), "run-9999"])
+    assert res.exit_code == 1 and "not in the store" in res.output
