@@ -53,7 +53,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import exp1
 
-from astrobio.constants import AMU, C_LIGHT, G, H_PLANCK, K_B, M_EARTH, R_EARTH, R_SUN
+from astrobio.constants import AMU, AU, C_LIGHT, DAY, G, H_PLANCK, K_B, M_EARTH, R_EARTH, R_SUN
 from astrobio.errors import InputValidationError, check_finite_range
 from astrobio.world.atmosphere import composition_array, mean_molecular_weight
 from astrobio.world.types import GASES
@@ -145,7 +145,7 @@ class SpectrumConfig:
     oversample JWST NIRSpec PRISM (R ~ 30-300, ~220 independent elements over 0.6-5.3 um); every
     field can be changed, and the noise follows the bin widths."""
 
-    wl_min_um: float = 0.6  # shortest bin centre edge (NIRSpec PRISM blue limit)
+    wl_min_um: float = 0.6  # blue edge of the first bin (NIRSpec PRISM blue limit)
     wl_max_um: float = 12.0  # longest bin edge (MIRI LRS red limit)
     n_bins: int = 1000  # number of output bins (seed spectrum shape [1000, 3])
     noise_floor_ppm: float = 15.0  # per-bin systematic floor; PRISM lab floor < 14 ppm (SPEC.md)
@@ -238,12 +238,18 @@ def _opacity_tables(config: SpectrumConfig):
     return sub, tuple(bands), rayleigh_cross_sections_m2(sub), np.stack(cia_coefficients_m5(sub))
 
 
-def _cia_excess_height(tau: np.ndarray, b: np.ndarray, n_steps: int = 64) -> np.ndarray:
+# Composite Simpson weights on 65 nodes of [0, 1] (error ~ step^4: < 1e-5 H here).
+_SIMPSON_X = np.linspace(0.0, 1.0, 65)
+_SIMPSON_W = np.where(np.arange(65) % 2 == 1, 4.0, 2.0) / (3.0 * 64)
+_SIMPSON_W[[0, -1]] = 1.0 / (3.0 * 64)
+
+
+def _cia_excess_height(tau: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Extra height / H from an n^2 absorber: integral of exp(-tau e^-u) (1 - exp(-b e^-2u)) du."""
     u_max = np.maximum(0.5 * np.log(b), 0.0) + 8.0  # the tail beyond adds < 1e-7 H
-    u = u_max[:, None] * np.linspace(0.0, 1.0, n_steps)  # [n, n_steps]
+    u = u_max[:, None] * _SIMPSON_X  # [n, 65]
     f = np.exp(-tau[:, None] * np.exp(-u)) * -np.expm1(-b[:, None] * np.exp(-2.0 * u))
-    return np.trapezoid(f, u, axis=1)
+    return (f @ _SIMPSON_W) * u_max
 
 
 # gamma + y + E1(e^y) tabulated on y = ln tau in [-14, 4]: scipy's exp1 costs ~0.5 us per call
@@ -357,10 +363,11 @@ def photon_noise_ppm(star_jmag, config: SpectrumConfig, star_teff_k=None,
     """1-sigma photon noise on the depth for ONE transit, ppm, [P, W] on `wavelength_grid(config)`.
 
     Electrons per bin = F_lambda Delta-lambda lambda / (h c) x area x throughput x time, with F_lambda
-    from J and a blackbody SED; sigma = sqrt(1/N_in + 1/N_out). For TRAPPIST-1 (J = 11.35) this
-    gives ~120 ppm per R = 100 bin per transit at 1-4 um, in line with the ~90 ppm two-visit NIRISS
-    precision of Lim et al. 2023 (ApJL 955, L22) for TRAPPIST-1 b. Detector saturation of bright
-    stars (J < ~10.5 for PRISM) and stellar contamination are not modelled.
+    from J and a blackbody SED; sigma = sqrt(1/N_in + 1/N_out). For TRAPPIST-1 (J = 11.35, 57 min
+    transits) this gives ~85-130 ppm per R = 100 bin per transit at 1-4.5 um (~155-235 ppm in the
+    default R ~ 334 bins), the same order as the ~90 ppm two-visit precision JWST reached for
+    TRAPPIST-1 b (Lim et al. 2023, ApJL 955, L22). Red noise, detector saturation of bright stars
+    (J < ~10.5 for PRISM) and stellar contamination are not modelled.
     """
     jmag = np.atleast_1d(np.asarray(star_jmag, dtype=np.float64))
     n = jmag.size
@@ -433,3 +440,29 @@ def simulate_spectrum(*, radius_earth: float, mass_earth: float, star_radius_rsu
                                         star_teff_k=star_teff_k, transit_duration_h=transit_duration_h)
     wavelength, _ = wavelength_grid(config)
     return np.stack([wavelength, noisy, sigma], axis=1).astype(np.float32)
+
+
+def transit_duration_h(period_days, star_radius_rsun, semimajor_axis_au):
+    """Central-transit duration in hours, P / pi * asin(R_star / a) (circular orbit, R_p << R_star;
+    Seager & Mallen-Ornelas 2003, ApJ 585, 1038)."""
+    ratio = np.asarray(star_radius_rsun, dtype=np.float64) * R_SUN / (np.asarray(semimajor_axis_au) * AU)
+    if np.any(~np.isfinite(ratio)) or np.any(ratio <= 0) or np.any(ratio >= 1):
+        raise InputValidationError("semimajor_axis_au", semimajor_axis_au, "an orbit outside the star")
+    return np.asarray(period_days) * DAY / np.pi * np.arcsin(ratio) / 3600.0
+
+
+def spectrum_from_truth(truth, temperature_k: float, h2o_vmr: float, config: SpectrumConfig | None,
+                        rng: np.random.Generator | None) -> np.ndarray | None:
+    """`simulate_spectrum` for a PlanetTruth (docs/architecture.md): its true composition with the
+    climate's column H2O, its star's Teff and its own transit duration; an eroded atmosphere
+    (atmosphere_retained False) is airless."""
+    composition = dict(truth.composition)
+    composition["H2O"] = check_finite_range("h2o_vmr", h2o_vmr, 0.0, 1.0)
+    return simulate_spectrum(
+        radius_earth=truth.planet_radius_earth, mass_earth=truth.planet_mass_earth,
+        star_radius_rsun=truth.star_radius_rsun, star_jmag=truth.star_jmag, temperature_k=temperature_k,
+        surface_pressure_bar=truth.surface_pressure_bar if truth.atmosphere_retained else 0.0,
+        composition=composition, cloud_top_pressure_bar=truth.cloud_top_pressure_bar,
+        n_transits=int(truth.n_transits), config=config, rng=rng, star_teff_k=truth.star_teff_k,
+        transit_duration_h=float(transit_duration_h(truth.period_days, truth.star_radius_rsun,
+                                                    truth.semimajor_axis_au)))
