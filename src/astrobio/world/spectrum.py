@@ -31,7 +31,7 @@ Opacity: kappa = sum_i x_i sigma_i(lambda) / (mu m_u) with band-model cross-sect
 scattering (`RAYLEIGH_532NM`, lambda^-4) and CIA (`CIA_BANDS`). Accuracy: band-model, +-factor of a
 few in cross-section (temperature-independent widths at 296 K, a statistical band model instead of
 line-by-line); features sit at the right wavelengths with the right relative strengths. Earth
-around the Sun gives ~1 ppm features (CO2 4.3 um at ~45 km), as in Kaltenegger & Traub 2009.
+around the Sun gives ~1 ppm features above the 84 ppm disc, as in Kaltenegger & Traub 2009.
 
 Noise: photon noise from the star's J magnitude (blackbody SED normalised at J), JWST's collecting
 area and NIRSpec PRISM (< 5.3 um) or MIRI LRS (> 5.3 um) throughput, counted over the transit and an
