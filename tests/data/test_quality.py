@@ -36,7 +36,7 @@ def defective_store(store_path, runs, make_run):
     nan_cube = make_run(4)
     nan_cube.datacube_prior[0, 3, 1, 2, 0] = np.nan
     neg_depth = make_run(5)
-    neg_depth.spectrum[10, 1] = -3.0
+    neg_depth.spectrum[10, 1] = -8000.0  # the sign flipped: -533 sigma
     bad_graph = make_run(6)
     bad_graph.graph.edge_index = torch.tensor([[0, 1, 7], [1, 2, 0]], dtype=torch.int64)
     empty_text = make_run(7)
@@ -59,7 +59,7 @@ def test_defects_are_quarantined_with_their_reason(defective_store):
     for clean in ("run-0000", "run-0001", "run-0002", "run-0003"):
         assert by_id[clean].passed and by_id[clean].reasons == [], by_id[clean]
     assert by_id["run-0004"].reasons == ["non_finite:datacube_prior"]
-    assert by_id["run-0005"].reasons == ["spectrum_depth_nonpositive:min -3 ppm"]
+    assert by_id["run-0005"].reasons == ["spectrum_depth_negative:-8000 ppm at 2.927 um (sigma 15 ppm)"]
     assert by_id["run-0006"].reasons == ["graph_index_out_of_range:[0, 7] with 5 nodes"]
     assert by_id["run-0007"].reasons == ["text_empty"]
     assert by_id["run-0008"].reasons == ["duplicate_of:run-0000"]
@@ -100,6 +100,19 @@ def test_clean_store_passes(store_path, runs):
     store.write_runs([r for r in runs if r.labels["habitability_class"] == 2])
     report = AdvancedDataQualityManager().assess_data_quality(store_path)  # a path works too
     assert report.passed and report.accuracy == 1.0 and report.quarantined == []
+
+
+def test_noisy_small_depths_and_empty_graphs_pass(store_path, make_run):
+    import torch
+    from torch_geometric.data import Data
+
+    run = make_run(0)
+    run.spectrum[:, 1] = 20.0 - 0.2 * np.arange(50)  # a 20 ppm planet measured down to -9.8 ppm (< 1 sigma)
+    run.graph = Data(x=torch.zeros(0, 64), edge_index=torch.zeros(2, 0, dtype=torch.int64))  # no metabolism
+    store = RealDataStorage(store_path)
+    store.write_runs([run])
+    report = AdvancedDataQualityManager().assess_data_quality(store)
+    assert report.runs[0].reasons == [] and report.completeness["graph"] == 1.0 and report.presence["graph"] == 0.0
 
 
 def test_thresholds(store_path, runs):

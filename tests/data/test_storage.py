@@ -190,3 +190,18 @@ def test_pickled_handle_reopens(store_path, runs):
     assert np.array_equal(clone.load_arrays("run-0001")["datacube_true"], runs[1].datacube_true)
     store._pid = -1  # as seen from a forked worker: handles are dropped and reopened
     assert store.load_arrays("run-0000")["text"] == runs[0].text and store._pid == os.getpid()
+
+
+def test_empty_graph_and_missing_spectrum_round_trip(store_path, make_run):
+    from torch_geometric.data import Data
+
+    run = make_run(5, spectrum=False)
+    run.graph = Data(x=torch.zeros(0, 64), edge_index=torch.zeros(2, 0, dtype=torch.int64))  # nothing feasible
+    store = RealDataStorage(store_path)
+    store.write_runs([run])
+    row = store.index_row("run-0005")
+    assert (row["has_graph"], row["has_spectrum"]) == (False, False)
+    back = store.load_run("run-0005")
+    assert back.spectrum is None and back.graph.num_nodes == 0
+    assert back.graph.x.shape == (0, 64) and back.graph.edge_index.shape == (2, 0)
+    assert back.modality_present() == run.modality_present()

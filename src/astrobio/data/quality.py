@@ -15,7 +15,10 @@ Checks per run:
   water's critical temperature have no saturation limit and are skipped. The default tolerance 1.10
   absorbs the difference between saturation formulas (e.g. Bolton 1980 vs constant-L_v CC: < 5 % at
   230–310 K), not real supersaturation.
-- `spectrum_depth_nonpositive`, `spectrum_sigma_nonpositive`, `spectrum_wavelength_not_increasing`.
+- `spectrum_depth_negative`: a depth more than `depth_negative_nsigma` sigmas below zero. A transit
+  depth is positive, but a measured one scatters with the noise: a small planet's noisy depth (Mars
+  around the Sun: ~25 ppm against a 15 ppm floor) can legitimately read below zero, 5 sigma cannot.
+- `spectrum_sigma_nonpositive`, `spectrum_wavelength_not_increasing`.
 - `graph_index_out_of_range`: an edge index < 0 or ≥ the number of nodes.
 - `text_empty`.
 - `label_*`: class not in {0, 1, 2}, liquid-water fraction outside [0, 1] or non-finite, habitable or
@@ -25,7 +28,9 @@ Checks per run:
   `outlier_warn_z` it is a warning. Modified z = 0.6745 (x − median) / MAD (Iglewicz & Hoaglin 1993).
 
 Completeness of a modality = present / expected; a spectrum is expected only when the observed
-planet has transits (n_transits > 0), the other modalities always. Accuracy = fraction of runs that
+planet has transits (n_transits > 0), the other modalities always. A stored graph counts as present
+even with no nodes: "no metabolism is feasible" is a result, not missing data (the index flag
+`has_graph`, and `presence` in the report, count non-empty graphs). Accuracy = fraction of runs that
 pass every check.
 """
 
@@ -54,6 +59,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "temperature_min_k": 30.0,  # colder than any planetary atmosphere we simulate
     "temperature_max_k": 3000.0,  # hotter than the hottest rocky-planet daysides
     "max_supersaturation": 1.10,  # q / q_sat allowed (saturation-formula differences)
+    "depth_negative_nsigma": 5.0,  # a depth this many sigmas below zero is not noise
     "outlier_warn_z": 3.5,  # Iglewicz & Hoaglin (1993) recommended cut
     "outlier_quarantine_z": 50.0,  # far beyond any real population spread (e.g. 2000 K vs 300 K is ~25)
 }
@@ -98,7 +104,7 @@ def check_run(a: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[str
     for key, p_s_bar in (("datacube_prior", PRIOR_SURFACE_PRESSURE_BAR), ("datacube_true", p_true)):
         reasons += _check_cube(key, a[key], np.asarray(a["coords"]["sigma"], np.float64), p_s_bar, thresholds)
     if a["spectrum"] is not None:
-        reasons += _check_spectrum(a["spectrum"])
+        reasons += _check_spectrum(a["spectrum"], thresholds["depth_negative_nsigma"])
     if a["graph_edge_index"] is not None:
         ei, n = a["graph_edge_index"], a["graph_x"].shape[0]
         if ei.size and (ei.min() < 0 or ei.max() >= n):
@@ -132,13 +138,16 @@ def _check_cube(key: str, cube: np.ndarray, sigma: np.ndarray, p_s_bar: float,
     return reasons
 
 
-def _check_spectrum(spec: np.ndarray) -> list[str]:
+def _check_spectrum(spec: np.ndarray, nsigma: float) -> list[str]:
     reasons = []
     wl, depth, sig = spec[:, 0], spec[:, 1], spec[:, 2]
     if not (np.diff(wl) > 0).all():
         reasons.append("spectrum_wavelength_not_increasing")
-    if (depth[np.isfinite(depth)] <= 0).any():
-        reasons.append(f"spectrum_depth_nonpositive:min {np.nanmin(depth):.4g} ppm")
+    with np.errstate(invalid="ignore"):
+        low = depth + nsigma * np.abs(sig) < 0  # NaN compares False: reported as non_finite
+    if low.any():
+        i = int(np.argmax(low))
+        reasons.append(f"spectrum_depth_negative:{depth[i]:.4g} ppm at {wl[i]:.4g} um (sigma {sig[i]:.3g} ppm)")
     if (sig[np.isfinite(sig)] <= 0).any():
         reasons.append(f"spectrum_sigma_nonpositive:min {np.nanmin(sig):.4g} ppm")
     return reasons
@@ -284,10 +293,12 @@ class AdvancedDataQualityManager:
             results[run_id] = RunQuality(run_id, not reasons, reasons)
             summaries[run_id] = _summaries(a)
             n_transits = float(a["observed"].get("n_transits") or 0)
+            stored = {"datacube": True, "graph": a["graph_x"] is not None, "spectrum": a["spectrum"] is not None,
+                      "text": row["has_text"]}
             for m in MODALITIES:
-                exp = m != "spectrum" or n_transits > 0 or row["has_spectrum"]
+                exp = m != "spectrum" or n_transits > 0 or stored["spectrum"]
                 expected[m] += int(exp)
-                present[m] += int(row[f"has_{m}"] and exp)
+                present[m] += int(stored[m] and exp)
         self._flag_outliers(summaries, results, thresholds)
         newly = []
         if quarantine:
