@@ -96,6 +96,25 @@ def random_walk_pe(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: in
     return torch.stack(cols, dim=-1)  # (N, steps)
 
 
+def in_graph_negatives(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """Non-edges sampled within each graph (`batched_negative_sampling`), ~one per positive edge.
+
+    PyG draws them with Python's `random`; it is seeded here from the torch RNG (and its state restored),
+    so `torch.manual_seed` alone makes the negatives, and hence training, reproducible."""
+    import random
+
+    from torch_geometric.utils import batched_negative_sampling
+
+    if edge_index.shape[1] == 0:
+        return edge_index.new_zeros(2, 0)
+    state = random.getstate()
+    random.seed(int(torch.randint(0, 2**62, (1,))))
+    try:
+        return batched_negative_sampling(edge_index, batch)
+    finally:
+        random.setstate(state)
+
+
 class ConvLayer(nn.Module):
     """TransformerConv (edge-aware attention, gated skip) + feed-forward, both residual with LayerNorm."""
 
@@ -169,8 +188,6 @@ class MetabolicGraphVAE(nn.Module):
 
     def forward(self, data) -> Dict[str, torch.Tensor]:
         """data: PyG Data/Batch with `x [N, node_features]`, `edge_index [2, E]` (and `batch [N]`)."""
-        from torch_geometric.utils import batched_negative_sampling
-
         x, edge_index = data.x, data.edge_index
         if x.dim() != 2 or x.shape[1] != self.config.node_features:
             raise InputValidationError("graph.x shape", tuple(x.shape), f"[N, {self.config.node_features}]")
@@ -179,10 +196,7 @@ class MetabolicGraphVAE(nn.Module):
         G = int(getattr(data, "num_graphs", 1) or 1)
         h, mu, logstd = self.encode(x, edge_index, batch, G)
         z = self.reparametrize(mu, logstd)  # (N, Z)
-        if edge_index.shape[1] > 0:
-            neg = batched_negative_sampling(edge_index, batch)  # (2, ~E), within each graph
-        else:
-            neg = edge_index.new_zeros(2, 0)
+        neg = in_graph_negatives(edge_index, batch)  # (2, ~E)
         pos_logits = (z[edge_index[0]] * z[edge_index[1]]).sum(-1)  # (E,) inner-product decoder
         neg_logits = (z[neg[0]] * z[neg[1]]).sum(-1)
         return {

@@ -1,0 +1,99 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from astrobio.errors import InputValidationError
+from astrobio.models.losses import (LossConfig, consistency_loss, physics_losses, saturation_specific_humidity,
+                                    saturation_vapour_pressure)
+
+
+def phys(batch, cube, config=LossConfig(), **kw):
+    args = dict(stats=batch.datacube_stats, sigma_levels=batch.sigma_levels, lat_deg=batch.lat_deg,
+                instellation_wm2=batch.instellation_wm2, surface_pressure_bar=batch.surface_pressure_bar)
+    args.update(kw)
+    return physics_losses(cube, config=config, **args)
+
+
+def raw_to_norm(batch, raw):
+    m, s = batch.datacube_stats["mean"], batch.datacube_stats["std"]
+    return (raw - m[None, :, None, None, None, None]) / s[None, :, None, None, None, None]
+
+
+def norm_to_raw(batch, x):
+    m, s = batch.datacube_stats["mean"], batch.datacube_stats["std"]
+    return x * s[None, :, None, None, None, None] + m[None, :, None, None, None, None]
+
+
+def test_saturation_known_values():
+    assert saturation_vapour_pressure(torch.tensor(273.16)).item() == pytest.approx(611.657)
+    # Murphy & Koop (2005): e_s(300 K) = 3536 Pa over liquid water
+    assert saturation_vapour_pressure(torch.tensor(300.0)).item() == pytest.approx(3536, rel=0.03)
+    # q_sat at 288 K, 1013.25 hPa ≈ 10.6 g/kg
+    assert saturation_specific_humidity(torch.tensor(288.0), torch.tensor(101325.0)).item() == pytest.approx(
+        0.0106, rel=0.04)
+    assert saturation_specific_humidity(torch.tensor(400.0), torch.tensor(1.0e4)).item() == 1.0  # boiling cap
+
+
+def test_physics_loss_zero_on_consistent_cube(batch):
+    out = phys(batch, batch.datacube_target)
+    assert {k: v.item() for k, v in out.items()} == {"humidity": 0.0, "lapse_rate": 0.0, "energy_balance": 0.0}
+
+
+def test_supersaturation_is_penalised(batch):
+    raw = norm_to_raw(batch, batch.datacube_target)
+    T = raw[0, 0, 0, 4, 4, 0]
+    raw[0, 1, 0, 4, 4, 0] = 1.5 * saturation_specific_humidity(T, torch.tensor(1.0e5))
+    out = phys(batch, raw_to_norm(batch, raw))
+    assert out["humidity"] > 0 and out["lapse_rate"] == 0
+    raw = norm_to_raw(batch, batch.datacube_target)
+    raw[1, 1, 3, 2, 2, 1] = -1e-3  # negative humidity
+    assert phys(batch, raw_to_norm(batch, raw))["humidity"] > 0
+
+
+def test_temperature_inversion_is_penalised(batch):
+    raw = norm_to_raw(batch, batch.datacube_target)
+    raw[0, 0, :, :, :, 1] = raw[0, 0, :, :, :, 0] + 5.0  # σ = 0.8 warmer than the surface
+    raw[0, 1] = 0.0  # keep humidity trivially valid
+    out = phys(batch, raw_to_norm(batch, raw))
+    assert out["lapse_rate"] > 0 and out["humidity"] == 0
+    # above the tropopause an inversion is allowed (stratosphere)
+    raw = norm_to_raw(batch, batch.datacube_target)
+    raw[0, 0, ..., 4] = raw[0, 0, ..., 3] + 3.0  # σ = 0.2 warmer than σ = 0.4
+    cfg = dataclasses.replace(LossConfig(), tropopause_sigma=0.5)
+    raw[0, 1, ..., 4] = 0.0
+    assert phys(batch, raw_to_norm(batch, raw), cfg)["lapse_rate"] == 0
+
+
+def test_energy_balance_band(batch):
+    B = len(batch)
+    # 100× the Earth's instellation cannot be radiated by a 288 K surface
+    assert phys(batch, batch.datacube_target, instellation_wm2=torch.full((B,), 1.361e5))["energy_balance"] > 0
+    # 1 W/m² absorbed cannot sustain a ~210 K upper level
+    assert phys(batch, batch.datacube_target, instellation_wm2=torch.ones(B))["energy_balance"] > 0
+    # unknown instellation (NaN) → term skipped
+    assert phys(batch, batch.datacube_target, instellation_wm2=torch.full((B,), float("nan")))[
+        "energy_balance"] == 0
+
+
+def test_consistency_loss_exact():
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    same = {k: torch.ones(3, 8) for k in ("datacube", "graph", "spectrum", "text")}
+    # every planet looks the same: chance level ln(3)
+    assert consistency_loss(same, mask, 0.1).item() == pytest.approx(math.log(3), rel=1e-5)
+    eye = {k: torch.eye(3, 8) for k in same}
+    aligned = consistency_loss(eye, mask, 0.1).item()
+    assert aligned == pytest.approx(math.log(1 + 2 * math.exp(-10)), rel=1e-3)  # cos 1 vs 0, τ = 0.1
+    only_one = torch.zeros(3, 4, dtype=torch.bool)
+    only_one[0] = True
+    z = {k: v.clone().requires_grad_() for k, v in eye.items()}
+    loss = consistency_loss(z, only_one, 0.1)
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
+def test_loss_config_validation():
+    with pytest.raises(InputValidationError):
+        LossConfig(albedo_range=(0.5, 0.2))
+    with pytest.raises(InputValidationError):
+        LossConfig(consistency_temperature=0.0)
