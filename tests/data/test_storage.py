@@ -205,3 +205,36 @@ def test_empty_graph_and_missing_spectrum_round_trip(store_path, make_run):
     assert back.spectrum is None and back.graph.num_nodes == 0
     assert back.graph.x.shape == (0, 64) and back.graph.edge_index.shape == (2, 0)
     assert back.modality_present() == run.modality_present()
+
+
+def _write_then_die(path, runs, after_replace):
+    """Child process: write runs and get SIGKILLed at the replace step (before or after it)."""
+    import signal
+
+    real_replace = os.replace
+
+    def dying_replace(src, dst):
+        if after_replace:
+            real_replace(src, dst)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = dying_replace
+    RealDataStorage(path).write_runs(runs)
+
+
+@pytest.mark.parametrize("after_replace", [False, True])
+def test_killed_writer_leaves_no_partial_record(store_path, runs, after_replace):
+    import multiprocessing as mp
+
+    RealDataStorage(store_path).write_runs(runs[:1])
+    child = mp.get_context("fork").Process(target=_write_then_die, args=(store_path, runs[1:], after_replace))
+    child.start()
+    child.join(60)
+    assert child.exitcode == -9
+    leftover = sorted(p.name for p in store_path.iterdir() if "shard" in p.name)
+    assert leftover == (["shard-00000.h5", "shard-00001.h5"] if after_replace else
+                        [".shard-00001.h5.tmp-" + str(child.pid), "shard-00000.h5"])
+    store = RealDataStorage(store_path)  # opening cleans what the dead writer left
+    assert sorted(p.name for p in store_path.glob("*shard*")) == ["shard-00000.h5"]
+    assert [r["run_id"] for r in store.list_stored_runs()] == ["run-0000"]
+    assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]

@@ -164,6 +164,7 @@ class RealDataStorage:
         self._annotator = ComprehensiveDataAnnotationSystem()
         self._pid = os.getpid()
         self._files: dict[str, Any] = {}  # shard name → open h5py.File (read-only)
+        self._where: dict[str, tuple[str, str]] = {}  # run_id → (shard, group path); never changes once written
         self._conn: sqlite3.Connection | None = None
         if self.index_path.exists():
             self._clean_stale()
@@ -175,13 +176,13 @@ class RealDataStorage:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_files={}, _conn=None)
+        state.update(_files={}, _conn=None, _where={})
         return state
 
     def _own_process(self) -> None:
         # Handles inherited through fork are not safe to use: drop them and reopen in this process.
         if os.getpid() != self._pid:
-            self._files, self._conn, self._pid = {}, None, os.getpid()
+            self._files, self._conn, self._where, self._pid = {}, None, {}, os.getpid()
 
     def _db(self, create: bool = False) -> sqlite3.Connection:
         self._own_process()
@@ -219,7 +220,7 @@ class RealDataStorage:
                 f.close()
             if self._conn is not None:
                 self._conn.close()
-        self._files, self._conn = {}, None
+        self._files, self._conn, self._where = {}, None, {}
 
     def __enter__(self) -> RealDataStorage:
         return self
@@ -485,8 +486,12 @@ class RealDataStorage:
 
     # ---------------------------------------------------------------- reading
     def _group(self, run_id: str):
-        row = self._row(run_id)
-        return self._shard(row["shard"])[row["group_path"]]
+        self._own_process()
+        if run_id not in self._where:
+            row = self._row(run_id)
+            self._where[run_id] = (row["shard"], row["group_path"])
+        shard, gpath = self._where[run_id]
+        return self._shard(shard)[gpath]
 
     def load_arrays(self, run_id: str) -> dict[str, Any]:
         """Fast read path: numpy arrays, text, labels and observed dict, no dataclasses or torch.
