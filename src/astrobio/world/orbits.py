@@ -121,7 +121,7 @@ def insolation(luminosity_lsun, a_au, ecc, obliquity_deg, tidally_locked, lat_de
     locked = np.asarray(tidally_locked, dtype=bool)
     lat = np.deg2rad(validated_array("lat_deg", lat_deg, -90.0, 90.0))
     lon = np.deg2rad(validated_array("lon_deg", lon_deg))
-    lum, a, e, obl, locked = np.broadcast_arrays(lum, a, e, obl, locked)
+    lum, a, e, obl, locked = (np.atleast_1d(v) for v in np.broadcast_arrays(lum, a, e, obl, locked))
     s0 = (S_EARTH * lum / a**2)[:, None, None]  # (P, 1, 1)
     n_t = n_months * samples_per_month
     frac = (np.arange(n_t) + 0.5) / n_t  # (T,) sample mid-times as orbit fractions
