@@ -1,4 +1,5 @@
-"""Run by `torch.distributed.run` from test_distributed.py: a few DDP steps, then each rank writes its weights."""
+"""Run by `torch.distributed.run` from test_distributed.py: a few DDP steps of the toy model, then of the
+real tiny system; each rank writes its weights' checksum."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from astrobio.training import TrainConfig, Trainer, init_distributed, state_chec
 from astrobio.training.distributed import cleanup  # noqa: E402
 
 
-def main_system(out: Path, store: Path) -> None:
+def main_system(out: Path, store: Path, ctx) -> None:
     """The real tiny system on a simulated store, through the same setup as `astrobio train`."""
     from astrobio.training.cli import build_system_run
 
-    ctx = init_distributed()
     cfg = TrainConfig(preset="tiny", lr=1e-3, warmup_steps=1, max_steps=3, batch_size=2, eval_every=3, log_every=1,
                       tracking="none", seed=0)
     run = build_system_run(cfg, store, ctx)
@@ -28,11 +28,9 @@ def main_system(out: Path, store: Path) -> None:
                       data_fingerprint=run["fingerprint"]).fit()
     (out / f"rank{ctx.rank}.sha256").write_text(state_checksum(model.state_dict()))
     (out / f"rank{ctx.rank}.json").write_text(json.dumps(summary))
-    cleanup(ctx)
 
 
-def main(out: Path) -> None:
-    ctx = init_distributed()
+def main_toy(out: Path, ctx) -> None:
     torch.manual_seed(100 + ctx.rank)  # different init per rank: DDP must broadcast rank 0's weights
     model = ToyModel(dropout=0.0)
     cfg = TrainConfig(lr=3e-2, warmup_steps=0, max_steps=5, batch_size=4, eval_every=5, log_every=1,
@@ -42,11 +40,14 @@ def main(out: Path) -> None:
     state = model.state_dict()
     (out / f"rank{ctx.rank}.sha256").write_text(state_checksum(state))
     torch.save({"state": state, "summary": summary}, out / f"rank{ctx.rank}.pt")
-    cleanup(ctx)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2:
-        main_system(Path(sys.argv[1]), Path(sys.argv[2]))
-    else:
-        main(Path(sys.argv[1]))
+    # one launch for both jobs: process start-up (torch, PyG, transformers imports) dominates on 2 cores
+    out = Path(sys.argv[1])
+    ctx = init_distributed()
+    (out / "toy").mkdir(parents=True, exist_ok=True)
+    (out / "system").mkdir(parents=True, exist_ok=True)
+    main_toy(out / "toy", ctx)
+    main_system(out / "system", Path(sys.argv[2]), ctx)
+    cleanup(ctx)
