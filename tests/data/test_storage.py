@@ -174,6 +174,8 @@ def test_errors_are_clear(store_path, runs, make_run):
     bad.run_id = "a/b"
     with pytest.raises(InputValidationError, match="run_id"):
         store.write_runs([bad])
+    with pytest.raises(InputValidationError, match="PlanetRun"):
+        store.write_runs([{"run_id": "x"}])
     other = make_run(8)
     other.resolution = "seed"
     with pytest.raises(InputValidationError, match="resolution"):

@@ -277,6 +277,8 @@ class RealDataStorage:
             todo: list[tuple[PlanetRun, dict]] = []
             skipped: list[str] = []
             for run in runs:
+                if not isinstance(run, PlanetRun):
+                    raise InputValidationError("runs", type(run).__name__, "PlanetRun records")
                 arrays = run_arrays(run)
                 _check_run(run, arrays)
                 if run.run_id in stored:
