@@ -169,11 +169,10 @@ def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     return x[:, :, None].expand(b, n_kv, n_rep, length, hd).reshape(b, n_kv * n_rep, length, hd)
 
 
-def eager_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor,
+def eager_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
                     dropout_p: float) -> torch.Tensor:
-    """Reference path: softmax(QKᵀ/√d + mask)·V with q, k, v `[B, nh, L, hd]`, allowed `[B, 1, L, L]`."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, nh, L, L)
-    scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    """Reference path: softmax(QKᵀ/√d + bias)·V with q, k, v `[B, nh, L, hd]`, additive bias `[B, 1, L, L]`."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]) + bias  # (B, nh, L, L)
     probs = F.softmax(scores.float(), dim=-1).to(q.dtype)
     probs = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
     return probs @ v
@@ -190,7 +189,7 @@ class LlamaAttention(nn.Module):
         self.o_proj = nn.Linear(config.num_attention_heads * hd, h, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                allowed: torch.Tensor) -> torch.Tensor:
+                bias: torch.Tensor) -> torch.Tensor:
         c = self.config
         b, length, _ = x.shape
         q = self.q_proj(x).view(b, length, c.num_attention_heads, c.head_dim).transpose(1, 2)  # (B, nh, L, hd)
@@ -201,9 +200,9 @@ class LlamaAttention(nn.Module):
         k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
         dropout_p = c.dropout if self.training else 0.0
         if c.attn_implementation == "sdpa":
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
         else:
-            y = eager_attention(q, k, v, allowed, dropout_p)
+            y = eager_attention(q, k, v, bias, dropout_p)
         return self.o_proj(y.transpose(1, 2).reshape(b, length, -1))  # (B, L, H)
 
 
@@ -229,8 +228,8 @@ class LlamaDecoderLayer(nn.Module):
         self.mlp = LlamaMLP(config)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, allowed)
+                bias: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, bias)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -378,11 +377,14 @@ class ConditionedLlama(nn.Module):
         eye = torch.eye(length, dtype=torch.bool, device=x.device)
         # a padded query attends at least to itself, so no softmax row is empty (no NaN); its output is unused
         allowed = ((causal & mask[:, None, :]) | eye)[:, None]  # (B, 1, L, L)
+        # one additive bias shared by all layers (a bool mask would be converted to float in every layer)
+        bias = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(
+            ~allowed, torch.finfo(x.dtype).min)
         for layer in self.model.layers:
             if c.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(layer, x, cos, sin, allowed, use_reentrant=False)
+                x = checkpoint(layer, x, cos, sin, bias, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, allowed)
+                x = layer(x, cos, sin, bias)
         hidden = self.model.norm(x)[:, n_prefix:]  # (B, T, H)
         logits = self.lm_head(hidden)  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
@@ -394,10 +396,10 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: t
     if labels.shape != logits.shape[:2]:
         raise InputValidationError("labels.shape", tuple(labels.shape), str(tuple(logits.shape[:2])))
     target = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)[:, 1:]  # (B, T-1)
-    if not (target != IGNORE_INDEX).any():
-        return logits.sum() * 0.0  # keeps the graph; no text target in this batch
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
-                           ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                            ignore_index=IGNORE_INDEX, reduction="sum")
+    # no host sync (and meta-traceable); a batch without any text target gives 0 with a graph
+    return total / (target != IGNORE_INDEX).sum().clamp(min=1)
 
 
 def labels_from_input_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,54 @@
+"""`astrobio memory`: parameter counts and the training-memory plan of a preset."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("memory")
+    def memory(
+        preset: str = typer.Option("xl", help="tiny | small | base | xl"),
+        gpu_memory_gb: float = typer.Option(..., help="memory of one GPU, GiB (e.g. 24 for an RTX A5000)"),
+        micro_batch_size: int = typer.Option(1, help="samples per GPU per step"),
+        seq_len: int = typer.Option(None, help="text tokens per sample (default: the LM's maximum)"),
+        component: str = typer.Option("system", help="system (all parts) or language (the LM alone)"),
+        num_gpus: int = typer.Option(1, help="GPUs sharing weights/grads/optimizer (FSDP full shard, ZeRO-3)"),
+        headroom: float = typer.Option(0.10, help="fraction of GPU memory kept free (CUDA context, fragmentation)"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    ) -> None:
+        """What training PRESET needs under each strategy, and whether it fits the GPU."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from astrobio.models.memory import count_parameters, language_parameter_count, plan_memory, verdict
+
+        rows = plan_memory(preset, gpu_memory_gb, micro_batch_size=micro_batch_size, seq_len=seq_len,
+                           component=component, num_gpus=num_gpus, headroom=headroom)
+        if component == "system":
+            counts = count_parameters(preset)
+        else:
+            from astrobio.models.language import LanguageConfig
+
+            counts = {"language": language_parameter_count(LanguageConfig.from_name(preset))}
+        line = verdict(rows, preset, gpu_memory_gb)
+        if as_json:
+            typer.echo(json.dumps({"preset": preset, "gpu_memory_gb": gpu_memory_gb, "num_gpus": num_gpus,
+                                   "parameters": counts, "rows": [r.to_dict() for r in rows], "verdict": line},
+                                  indent=2))
+            return
+        console = Console(width=max(Console().width, 110))
+        console.print("parameters: " + ", ".join(f"{k} {v / 1e6:,.2f}M" for k, v in counts.items()))
+        table = Table(title=f"{preset} ({component}), micro-batch {micro_batch_size}, {num_gpus} × "
+                            f"{gpu_memory_gb:g} GiB, headroom {headroom:.0%}")
+        for col in ("strategy", "weights", "grads", "optimizer", "activations", "GPU total", "CPU", "fits",
+                    "on CPU"):
+            table.add_column(col, justify="left" if col in ("strategy", "on CPU") else "right", no_wrap=True)
+        for r in rows:
+            table.add_row(r.strategy, f"{r.weights_gb:.2f}", f"{r.gradients_gb:.2f}", f"{r.optimizer_gb:.2f}",
+                          f"{r.activations_gb:.2f}", f"{r.total_gb:.2f}", f"{r.cpu_gb:.2f}",
+                          "[green]yes[/]" if r.fits else "[red]no[/]", r.on_cpu)
+        console.print(table)
+        console.print("GiB per GPU. " + line)
