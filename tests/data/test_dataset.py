@@ -308,3 +308,27 @@ def test_reading_runs_from_another_store_keeps_training_stats(store, train, tmp_
         + train.stats.datacube_mean[:, None, None, None, None]
     np.testing.assert_allclose(raw, _run(31, "Far-Away").datacube_prior, rtol=1e-5)
     assert len(train) > 2 and train[0]["run_id"] == train.run_ids[0]  # the original is unchanged
+
+
+def test_item_cache_is_bounded_and_returns_equal_items(store):
+    cached = PlanetRunDataset(store, "train")
+    uncached = PlanetRunDataset(store, "train", cache_mb=0)
+    first = cached[2]
+    first["label"] = -1  # editing a returned item must not reach the cache
+    again = cached[2]
+    fresh = uncached[2]
+    assert again["label"] == fresh["label"] != -1
+    for k in ("datacube", "datacube_target", "numerical_data", "input_ids", "regression_targets"):
+        assert torch.equal(again[k], fresh[k]) or (again[k] is None and fresh[k] is None), k
+    assert len(uncached._cache) == 0 and len(cached._cache) == 1
+    item_bytes = cached._cached_bytes
+    small = PlanetRunDataset(store, "train", cache_mb=2.5 * item_bytes / 2**20)
+    for i in range(len(small)):
+        small[i]
+    n = len(small._cache)
+    assert 2 <= n < len(small) and small._cached_bytes <= small.cache_bytes
+    assert list(small._cache) == small.run_ids[-n:]  # least recently used evicted first
+    sizes = [size for _, size in small._cache.values()]
+    assert sum(sizes) == small._cached_bytes
+    with pytest.raises(InputValidationError, match="cache_mb"):
+        PlanetRunDataset(store, "train", cache_mb=-1)

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -245,17 +246,24 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
     def __init__(self, path: str | os.PathLike, split: str = "train", *, max_text_tokens: int = 128,
                  include_quarantined: bool = False, seed: int = 0,
-                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1)):
+                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1), cache_mb: float = 256.0):
         if split not in SPLITS:
             raise InputValidationError("split", split, f"one of {SPLITS}")
         if max_text_tokens < 2:
             raise InputValidationError("max_text_tokens", max_text_tokens, ">= 2")
+        if not cache_mb >= 0:
+            raise InputValidationError("cache_mb", cache_mb, ">= 0 (0 disables the item cache)")
         self.path = Path(path)  # the store whose train split defines stats.json and tokenizer.json
         self.source_path = self.path  # the store items are read from (see `reading_runs_from`)
         self.split, self.seed, self.max_text_tokens = split, int(seed), int(max_text_tokens)
         self.include_quarantined = include_quarantined
         self.split_fractions = _check_fractions(split_fractions)
         self._store = None  # RealDataStorage, opened lazily per process (it reopens its files after a fork)
+        # Per-process LRU cache of finished items: HDF5 reads dominate the per-item time, and training
+        # revisits the same runs every epoch (persistent workers keep their caches across epochs).
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
+        self._cached_bytes = 0
 
         from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
 
@@ -278,6 +286,15 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         run_id = self.run_ids[index]
+        hit = self._cache.get(run_id)
+        if hit is not None:
+            self._cache.move_to_end(run_id)
+            return dict(hit[0])  # a fresh dict: a caller editing its item cannot corrupt the cache
+        item = self._load_item(run_id)
+        self._remember(run_id, item)
+        return dict(item)
+
+    def _load_item(self, run_id: str) -> dict[str, Any]:
         a = self._storage().load_arrays(run_id)
         st = self.stats
         obs = a["observed"]
@@ -313,6 +330,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         dataset's train-split statistics and tokenizer: predicting for new planets."""
         other = copy.copy(self)
         other._store, other.source_path = None, Path(path)
+        other._cache, other._cached_bytes = OrderedDict(), 0
         store = other._storage()
         shape = tuple(store.read_meta()["grid"]["shape"])
         if shape != self.grid_shape:
@@ -324,6 +342,17 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         return other
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _remember(self, run_id: str, item: dict[str, Any]) -> None:
+        size = sum(v.nbytes for k, v in item.items() if isinstance(v, torch.Tensor))
+        if item["graph"] is not None:
+            size += item["graph"].x.nbytes + item["graph"].edge_index.nbytes
+        if size > self.cache_bytes:
+            return
+        self._cache[run_id] = (item, size)
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes:
+            self._cached_bytes -= self._cache.popitem(last=False)[1][1]
 
     def _storage(self):
         from astrobio.data.storage import RealDataStorage
@@ -339,7 +368,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_store"] = None  # spawn workers open their own
+        state.update(_store=None, _cache=OrderedDict(), _cached_bytes=0)  # spawn workers open and fill their own
         return state
 
     def _fingerprint(self, train_ids: Sequence[str]) -> str:
