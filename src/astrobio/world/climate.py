@@ -58,7 +58,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from astrobio.constants import (AU, DAY, EPSILON_WATER, G, G_EARTH, L_VAP_WATER, M_SUN, MOLAR_MASS, P_CRIT_WATER,
+from astrobio.constants import (DAY, EPSILON_WATER, G_EARTH, L_VAP_WATER, MOLAR_MASS, P_CRIT_WATER,
                                 P_EARTH, P_TRIPLE_WATER, R_GAS, R_VAPOUR, S_EARTH, SIGMA_SB, T_CRIT_WATER,
                                 T_FREEZE, T_TRIPLE_WATER)
 from astrobio.errors import InputValidationError
@@ -504,7 +504,7 @@ def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, st
         ebm = _EnergyBalance(pl.subset(mask), grid, grid.nlon if locked else 1)
         t, absorbed[mask], olr[mask] = ebm.run(n_spinup, n_orbits, steps_per_month)
         ts[mask] = np.broadcast_to(t, t.shape[:-1] + (grid.nlon,))
-    return ts, absorbed, olr, pl
+    return ts, absorbed, olr
 
 
 # ---------------------------------------------------------------- runaway greenhouse
@@ -605,12 +605,43 @@ def _humidity(t_air, ps, sigma, has_water):
 
 
 # ---------------------------------------------------------------- public entry point
+def _vertical_structure(ts, x: ClimateInputs, t_skin, grid: ClimateGrid, chunk: int = 32):
+    """Air temperature and specific humidity (P, 12, lat, lon, lev) float32 and the column H2O vmr (P,).
+
+    Planets are processed `chunk` at a time to bound the float64 intermediates on the seed grid.
+    """
+    n = ts.shape[0]
+    ps = x.surface_pressure_bar * 1e5
+    r_dry, cp = (v[:, None] for v in _gas_constants(x.co2_vmr))
+    wet = (x.ocean_fraction > 0).astype(float)[:, None]
+    has_water = ((x.ocean_fraction > 0) & (ps >= P_TRIPLE_WATER)).astype(float)[:, None]
+    dsig = np.abs(np.gradient(grid.sigma))  # level mass weights
+    w_area = grid.cell_area_weights()
+    t_air = np.empty(ts.shape + (grid.nlev,), dtype=np.float32)
+    q_out = np.empty_like(t_air)
+    col_vmr = np.empty(n)
+    for lo in range(0, n, chunk):
+        sl = slice(lo, min(lo + chunk, n))
+        flat = ts[sl].reshape(sl.stop - lo, -1)  # (p, N)
+        t = _column_temperature(flat, ps[sl, None], t_skin[sl], r_dry[sl], cp[sl], wet[sl], grid.sigma)
+        q = _humidity(t, ps[sl, None], grid.sigma, has_water[sl])
+        t_air[sl] = t.reshape(t_air[sl].shape)
+        q_out[sl] = q.reshape(q_out[sl].shape)
+        vmr = (q / EPSILON_WATER) / (1 - q + q / EPSILON_WATER)
+        col = ((vmr * dsig).sum(axis=-1) / dsig.sum()).reshape(ts[sl].shape)  # (p, 12, lat, lon)
+        col_vmr[sl] = (col * w_area).sum(axis=(2, 3)).mean(axis=1)
+    return t_air, q_out, col_vmr
+
+
 def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spinup: int = 800, n_orbits: int = 5,
                 steps_per_month: int = 4) -> ClimateResult:
-    """Run the seasonal EBM and build the (P, 12, lat, lon, lev) temperature/humidity datacube."""
+    """Run the seasonal EBM and build the (P, 12, lat, lon, lev) temperature/humidity datacube.
+
+    n_spinup is the most pseudo-time spin-up steps (it stops earlier once every planet is in balance);
+    n_orbits seasonal orbits of 12 x steps_per_month steps follow.
+    """
     x = inputs.validated()
-    n = x.luminosity_lsun.shape[0]
-    ts, absorbed, olr, _ = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month)
+    ts, absorbed, olr = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month)
     runaway, t_hot = _runaway(x)
     ts = np.where(runaway[:, None, None, None], t_hot[:, None, None, None], ts)
     olr = np.where(runaway, absorbed, olr)  # the hot state re-establishes balance (Goldblatt et al. 2013)
@@ -624,24 +655,12 @@ def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spin
 
     t_e = (np.maximum(absorbed, 1e-3) / SIGMA_SB) ** 0.25
     t_skin = (t_e * 2**-0.25)[:, None]  # (P, 1)
+    t_air, q, col_vmr = _vertical_structure(ts, x, t_skin, grid)
     r_dry, cp = (v[:, None] for v in _gas_constants(x.co2_vmr))
     wet = (x.ocean_fraction > 0).astype(float)[:, None]
-    flat = ts.reshape(n, -1)  # (P, N)
-    t_air = _column_temperature(flat, ps[:, None], t_skin, r_dry, cp, wet, grid.sigma)
-    has_water = ((x.ocean_fraction > 0) & (ps >= P_TRIPLE_WATER)).astype(float)[:, None]
-    q = _humidity(t_air, ps[:, None], grid.sigma, has_water)
-
-    # Column-mean H2O volume mixing ratio: mass (sigma) weighted over levels, then area/time weighted.
-    dsig = np.abs(np.gradient(grid.sigma))
-    vmr = (q / EPSILON_WATER) / (1 - q + q / EPSILON_WATER)
-    col_vmr = (vmr * dsig).sum(axis=-1) / dsig.sum()  # (P, N)
-    col_vmr = (col_vmr.reshape(ts.shape) * w_area).sum(axis=(2, 3)).mean(axis=1)
-
-    shape5 = ts.shape + (grid.nlev,)
     return ClimateResult(
-        air_temperature=t_air.reshape(shape5).astype(np.float32),
-        specific_humidity=q.reshape(shape5).astype(np.float32),
-        surface_temperature=ts, global_mean_surface_temperature_k=t_mean, liquid_water_fraction=liquid_frac,
-        runaway=runaway, absorbed_flux_wm2=absorbed, olr_wm2=olr,
+        air_temperature=t_air, specific_humidity=q, surface_temperature=ts,
+        global_mean_surface_temperature_k=t_mean, liquid_water_fraction=liquid_frac, runaway=runaway,
+        absorbed_flux_wm2=absorbed, olr_wm2=olr,
         tropopause_sigma=_tropopause_sigma(t_mean, ps[:, None], t_skin, r_dry, cp, wet),
         column_h2o_vmr=col_vmr, grid=grid)
