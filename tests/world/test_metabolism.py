@@ -102,6 +102,13 @@ def test_feasibility_is_cached_per_model_flags():
     assert after.hits == before.hits + 1 and after.misses == before.misses
 
 
+def test_warm_up_solves_every_problem_once():
+    assert M.warm_up() == 24  # 8 (iJN678: light, co2, o2) + 4 (iAF692) + 8 (e_coli_core) + 4 (T. maritima)
+    misses = M._flux_result.cache_info().misses
+    feasible_metabolisms(env(light=True, h2=True, t=330.0))
+    assert M._flux_result.cache_info().misses == misses
+
+
 # --- the graph ------------------------------------------------------------------------------------
 
 def _check_graph(g):

@@ -64,9 +64,10 @@ returned graphs are shared: `clone()` one before changing it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -327,6 +328,18 @@ def _pfba(lp: _LinearProblem, lower, objective: int, growth: float):
     return res.x[:n]
 
 
+def warm_up() -> int:
+    """Load the models, solve every FBA problem and build the reaction pool; returns the problem count.
+
+    Call it in a parent process before forking workers so they inherit warm caches (~10 s CPU once).
+    """
+    for flags in itertools.product((False, True), repeat=len(FLAGS)):
+        for name in METABOLISMS:
+            flux_result(name, flags)
+    reaction_pool()
+    return _flux_result.cache_info().currsize
+
+
 def _check_environment(env: Environment) -> None:
     if not isinstance(env, Environment):
         raise InputValidationError("env", type(env).__name__, "an astrobio.world.metabolism.Environment")
@@ -440,7 +453,7 @@ def reaction_pool() -> tuple[dict[str, _MetInfo], dict[str, _RxnInfo]]:
             rid = _normalise(rxn.id)
             info = _reaction_info(rxn, k)
             old = rxns.get(rid)
-            rxns[rid] = info if old is None else _RxnInfo(**{**old.__dict__, "models": old.models | {k}})
+            rxns[rid] = info if old is None else replace(old, models=old.models | {k})
     return mets, rxns
 
 

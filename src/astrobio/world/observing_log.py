@@ -156,7 +156,7 @@ def _host_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
         where = w.pick((f" at {w.number(dist, ('pc', 'parsecs'))}",
                         f" some {dist * PC_TO_LY:.0f} light-years away",
                         f" at a distance of {dist:.1f} pc"))
-    typed = f"{'an' if sptype[:1] in 'AFM' else 'a'} {sptype} {kind}" if sptype else "a star of unknown type"
+    typed = f"{'an' if sptype[:1] in 'AEFHILMNORSX' else 'a'} {sptype} {kind}" if sptype else "a star of unknown type"
     source = " (Open Exoplanet Catalogue entry)" if truth.source == "catalog" else ""
     templates = [f"{truth.name}{source} orbits {star}, {typed}{where}",
                  f"target {truth.name}{source}: host {star}, {typed}{where}",
