@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from astrobio.data.export import export_graphml, export_netcdf, export_run, export_spectrum_csv
+from astrobio.data.export import export_netcdf, export_run, export_spectrum_csv
 from astrobio.data.storage import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError
 

@@ -15,11 +15,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from astrobio.data.quality import PRIOR_SURFACE_PRESSURE_BAR
 from astrobio.errors import InputValidationError, StorageError
 
 FORMATS = ("netcdf", "csv", "graphml")
 _CUBES = {"true": "datacube_true", "prior": "datacube_prior"}
-PRIOR_SURFACE_PRESSURE_PA = 1.0e5  # the observer's prior atmosphere: 1 bar (SPEC.md §3)
 
 
 def _storage(storage):
@@ -80,7 +80,7 @@ def datacube_dataset(arrays: dict[str, Any], annotation: dict[str, Any], which: 
                                       "long_name": f"{var['long_name']} ({meta['long_name']})"})
         for i, var in enumerate(meta["variables"])
     }
-    ps = (float(arrays["labels"]["surface_pressure_bar"]) * 1e5 if which == "true" else PRIOR_SURFACE_PRESSURE_PA)
+    ps = (float(arrays["labels"]["surface_pressure_bar"]) * 1e5 if which == "true" else PRIOR_SURFACE_PRESSURE_BAR * 1e5)
     data_vars["ps"] = ((), np.float64(ps), {"standard_name": "surface_air_pressure", "units": "Pa"})
     data_vars["ptop"] = ((), np.float64(0.0), {"standard_name": "air_pressure", "units": "Pa",
                                                "long_name": "pressure at the model top"})
