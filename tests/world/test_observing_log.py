@@ -88,6 +88,12 @@ def test_flares_reported_for_very_active_and_quiet_for_quiet_stars():
                 assert re.search(r"no flar|quiet", sent), sent
 
 
+def test_long_periods_are_not_printed_in_scientific_notation():
+    t = truth(semimajor_axis_au=3.0, star_mass_msun=1.0, star_teff_k=5700.0)  # P ~ 1900 d
+    text = " ".join(log(t, seed=s) for s in range(30))
+    assert "e+0" not in text and re.search(r"1,?89\d d", text)
+
+
 def test_flare_rate_mapping_end_points():
     assert superflare_rate_per_year(0.0) == pytest.approx(1 / 562, rel=0.01)  # Sun-like, Okamoto+2021
     assert superflare_rate_per_year(1.0) == pytest.approx(355, rel=0.01)  # ~1 per day, Günther+2020

@@ -113,7 +113,7 @@ class _Writer:
         return bool(self.rng.random() < p)
 
     def number(self, value: float, unit_options) -> str:
-        fmt = self.pick(("{:.1f}", "{:.2f}", "{:.3g}", "~{:.1f}"))
+        fmt = self.pick(("{:.1f}", "{:.2f}", "{:.3g}", "~{:.1f}") if value < 1000 else ("{:.0f}", "{:,.0f}"))
         return fmt.format(value) + " " + self.pick(unit_options)
 
 
