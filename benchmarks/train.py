@@ -29,8 +29,9 @@ H200_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H200 SXM datasheet: 1,979 TFLOP/s bf16 
 def simulate_store(path: Path, runs: int, resolution: str, seed: int) -> Path:
     from astrobio.world.cli import simulate_to_store
 
-    simulate_to_store(path, n=runs, seed=seed, resolution=resolution, workers=max(1, min(4, os.cpu_count() or 1)),
-                      source="synthetic", progress=False)
+    workers = max(1, min(16, os.cpu_count() or 1))
+    simulate_to_store(path, n=runs, seed=seed, resolution=resolution, workers=workers, source="synthetic",
+                      chunk=max(1, -(-runs // workers)), progress=False)  # one chunk per worker
     return path
 
 
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> dict:
             "torch_threads": torch.get_num_threads(), "preset": args.preset, "parameters": n_params,
             "precision": precision, "batch_size": args.batch_size, "workers": args.workers,
             "activation_checkpointing": args.activation_checkpointing,
-            "store_runs_train": len(built["train"]), "simulate_s": round(simulate_s, 1),
+            "store_runs_train": len(built["train"]), "resolution": args.resolution, "simulate_s": round(simulate_s, 1),
             "loader_s_per_batch": loader_s, "compute_s_per_batch": step_s,
             "loader_to_compute_ratio": loader_s / step_s,
             "compute_samples_per_s": args.batch_size / step_s,
@@ -147,9 +148,10 @@ def main() -> None:
     p.add_argument("--preset", default=None, help="tiny | small | base | xl (default: tiny on CPU, base with --gpu)")
     p.add_argument("--data", default=None, help="store directory; default: simulate --runs runs into a temp dir")
     p.add_argument("--runs", type=int, default=48, help="runs to simulate when --data is not given")
-    p.add_argument("--resolution", default="demo", help="climate grid of the simulated store: demo | seed")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--resolution", default=None,
+                   help="climate grid of the simulated store: demo | seed (default: seed for base/xl, else demo)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 8 on CPU, 16 with --gpu")
+    p.add_argument("--workers", type=int, default=None, help="loader workers (default 0 on CPU, 4 with --gpu)")
     p.add_argument("--steps", type=int, default=8, help="trainer steps for the end-to-end samples/s")
     p.add_argument("--compute-steps", type=int, default=5, help="timed compute-only steps")
     p.add_argument("--loader-batches", type=int, default=8)
@@ -162,6 +164,9 @@ def main() -> None:
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     args.preset = args.preset or ("base" if args.gpu else "tiny")
+    args.resolution = args.resolution or ("seed" if args.preset in ("base", "xl") else "demo")
+    args.batch_size = args.batch_size or (16 if args.gpu else 8)
+    args.workers = args.workers if args.workers is not None else (4 if args.gpu else 0)
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)
