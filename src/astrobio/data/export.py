@@ -80,7 +80,8 @@ def datacube_dataset(arrays: dict[str, Any], annotation: dict[str, Any], which: 
                                       "long_name": f"{var['long_name']} ({meta['long_name']})"})
         for i, var in enumerate(meta["variables"])
     }
-    ps = (float(arrays["labels"]["surface_pressure_bar"]) * 1e5 if which == "true" else PRIOR_SURFACE_PRESSURE_BAR * 1e5)
+    ps_bar = float(arrays["labels"]["surface_pressure_bar"]) if which == "true" else PRIOR_SURFACE_PRESSURE_BAR
+    ps = ps_bar * 1e5  # Pa
     data_vars["ps"] = ((), np.float64(ps), {"standard_name": "surface_air_pressure", "units": "Pa"})
     data_vars["ptop"] = ((), np.float64(0.0), {"standard_name": "air_pressure", "units": "Pa",
                                                "long_name": "pressure at the model top"})
