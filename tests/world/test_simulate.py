@@ -34,10 +34,18 @@ def test_run_contract_shapes(solar_runs):
     assert all(run.modality_present().values())
 
 
-def test_truth_observation_split(solar_runs):
-    venus = solar_runs["Venus"]
-    # the observer assumes 1 bar N2: the prior cube of Venus is nowhere near its 700+ K truth
-    assert venus.datacube_prior[0].mean() < venus.datacube_true[0].mean() - 100
+def test_truth_observation_split():
+    # A CO2-rich planet beyond Earth's orbit: warm in truth, but the observer's prior atmosphere
+    # (1 bar N2, 400 ppm CO2) freezes it, so the input cube is colder than the target cube.
+    earth = solar_system_planet("Earth")
+    comp = dict(earth.composition, CO2=0.05, N2=0.73)
+    outer = replace(earth, name="Outer Earth", semimajor_axis_au=1.1, surface_pressure_bar=2.0,
+                    composition=atmosphere.normalise(comp), source="synthetic", system="Test")
+    run = simulate_run(outer, seed=0)
+    assert run.datacube_prior[0].mean() < run.datacube_true[0].mean() - 20
+    assert run.labels["habitability_class"] == 2
+    # observation = truth + catalog-like noise (synthetic planets)
+    assert run.observed.star_teff_k != outer.star_teff_k
 
 
 def test_oxygenic_biosphere_shows_in_atmosphere_and_spectrum():

@@ -25,11 +25,20 @@ class Resolution(str, Enum):
 def _simulate_chunk(args):
     """Worker: assign biospheres (synthetic only) and simulate one chunk of true planets."""
     truths, seed, resolution, synthetic = args
-    from astrobio.world import population, simulate
+    from astrobio.world import simulate
 
     if synthetic:
-        truths = population.assign_biospheres(truths, seed, resolution)
+        return simulate.simulate_population_runs(truths, seed=seed, resolution=resolution)
     return simulate.simulate_runs(truths, seed=seed, resolution=resolution)
+
+
+def _warm_metabolism() -> None:
+    from astrobio.world import metabolism
+
+    env = metabolism.environment_from_conditions(light_available=True, co2_vmr=4e-4, h2_vmr=1e-4, o2_vmr=0.0,
+                                                 liquid_water=True, temperature_k=288.0)
+    metabolism.viable_biospheres(env)
+    metabolism.metabolic_graph(env)
 
 
 def _pending_chunks(truths, existing: set[str], chunk: int):
@@ -69,19 +78,21 @@ def simulate_to_store(out: Path, n: int, seed: int, resolution: str, workers: in
     chunks = _pending_chunks(truths, set(storage.existing_run_ids()), chunk)
     pending = sum(len(c) for c in chunks)
     tasks = [(c, seed, resolution, source == "synthetic") for c in chunks]
+    config = {"command": "simulate", "n": n, "seed": seed, "resolution": resolution, "source": source}
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not progress) as bar:
         task = bar.add_task("runs", total=pending)
         if workers > 1 and len(tasks) > 1:
+            _warm_metabolism()  # load the genome-scale models once, before forking: workers share them
             with mp.get_context("fork").Pool(workers) as pool:
                 for runs in pool.imap(_simulate_chunk, tasks):
-                    storage.write_runs(runs)
+                    storage.write_runs(runs, config=config)
                     bar.advance(task, len(runs))
         else:
             for t in tasks:
                 runs = _simulate_chunk(t)
-                storage.write_runs(runs)
+                storage.write_runs(runs, config=config)
                 bar.advance(task, len(runs))
     elapsed = time.perf_counter() - t0
     summary = store_summary(storage.list_stored_runs(include_quarantined=True))

@@ -17,15 +17,17 @@ import numpy as np
 
 from astrobio.constants import M_JUP, M_EARTH, R_EARTH, R_JUP
 from astrobio.errors import InputValidationError
-from astrobio.world import atmosphere, labels, orbits, planets, stars
+from astrobio.world import atmosphere, habitable, labels, orbits, planets, stars
 from astrobio.world.types import PlanetObserved, PlanetTruth
 
 # --- synthetic survey design (documented choices, not measurements) ---
 SPECTRAL_MIX = (("M", 0.55, 2700.0, 3900.0), ("K", 0.25, 3900.0, 5300.0), ("GF", 0.20, 5300.0, 7000.0))
-INSTELLATION_RANGE_SEARTH = (0.12, 2.6)  # log-uniform: from beyond the outer HZ to well inside the inner
+# Survey design in x = S_eff / S_runaway(Teff): (share, low, high); log-uniform inside each range.
+HZ_POSITION_MIX = ((0.20, 0.2, 0.62), (0.65, 0.62, 1.0), (0.15, 1.0, 2.5))  # outer, in, inner
+CO2_FEEDBACK_DEX = 3.5  # rise of log10 CO2 from the inner edge to x = 0.6 (tuned to the EBM's outer edge)
 RADIUS_RANGE_EARTH = (0.5, 1.8)  # rocky planets below the Fulton et al. (2017) radius gap
 TRANSIT_CHOICES = (0, 0, 3, 5, 10, 20, 50)  # transits of transmission spectroscopy (0 = none)
-P_LIFE_IF_VIABLE = 0.6  # chance that life arose where a metabolism is viable (an assumption, stated)
+P_LIFE_IF_VIABLE = 0.55  # chance that life arose where a metabolism is viable (an assumption, stated)
 ABIOTIC_O2_FALSE_POSITIVE = 0.08  # M-dwarf planets with abiotic O2 from early water loss (Luger & Barnes 2015)
 
 # Observation noise (catalog-like 1-sigma): SPEC.md section 3.
@@ -67,7 +69,11 @@ def _draw_star(rng: np.random.Generator) -> dict:
 def _draw_planet(rng: np.random.Generator, star: dict, name: str, system: str) -> PlanetTruth:
     radius = float(rng.uniform(*RADIUS_RANGE_EARTH))
     mass = float(planets.mass_from_radius(radius) * math.exp(rng.normal(0, 0.15)))
-    s_eff = float(10 ** rng.uniform(*np.log10(INSTELLATION_RANGE_SEARTH)))
+    # Instellation relative to the star's runaway-greenhouse limit (Kopparapu et al. 2014), so the
+    # survey spans inside, in and outside the habitable zone for every spectral type.
+    s_runaway = float(habitable.seff_limits(star["star_teff_k"], 1.0)["runaway_greenhouse"])
+    x = _draw_hz_position(rng)
+    s_eff = x * s_runaway
     a_au = math.sqrt(star["star_luminosity_lsun"] / s_eff)
     ecc = float(min(abs(rng.normal(0, 0.06)), 0.4))  # small-planet eccentricities (Van Eylen et al. 2019)
     locked = bool(orbits.tidal_locking(np.array([a_au]), np.array([star["star_mass_msun"]]),
@@ -75,10 +81,12 @@ def _draw_planet(rng: np.random.Generator, star: dict, name: str, system: str) -
                                        np.array([star["star_age_gyr"]]))[0])
     period = float(orbits.orbital_period_days(a_au, star["star_mass_msun"]))
     rotation = period if locked else float(10 ** rng.uniform(math.log10(0.5), math.log10(5.0)))
-    thin = rng.random() < 0.12
-    pressure = float(10 ** (rng.uniform(-2.5, -1.0) if thin else rng.uniform(-0.7, 1.0)))
-    # Carbonate–silicate feedback (Walker et al. 1981): CO2 builds up at low instellation.
-    log_co2 = float(np.clip(rng.normal(-3.4 - 2.0 * math.log10(s_eff), 0.7), -6.0, -0.3))
+    thin = rng.random() < 0.10
+    pressure = float(10 ** (rng.uniform(-2.5, -1.0) if thin else rng.uniform(-0.3, 1.0)))
+    # Carbonate–silicate feedback (Walker et al. 1981): CO2 builds up as instellation falls below the
+    # runaway limit, from Earth-like 400 ppm at the inner edge to tenths of the atmosphere near the outer.
+    log_co2 = float(np.clip(rng.normal(-3.4 + CO2_FEEDBACK_DEX * np.clip((1 - x) / 0.4, 0.0, 1.2), 0.6),
+                            -6.0, -0.2))
     comp = {"CO2": 10**log_co2, "CH4": 10 ** rng.uniform(-7.0, -5.3), "H2": 10 ** rng.uniform(-6.5, -2.7),
             "CO": 10 ** rng.uniform(-8, -5), "O2": 10 ** rng.uniform(-10, -8), "N2O": 1e-12, "O3": 1e-12,
             "H2O": 0.0}
@@ -89,7 +97,7 @@ def _draw_planet(rng: np.random.Generator, star: dict, name: str, system: str) -
     # stands in for the XUV history, so the observing log's flare reports carry real information.
     v_esc = float(planets.escape_velocity_earth(mass, radius))
     erosion = star["star_activity"] * s_eff / v_esc**4
-    retained = not (erosion > 0.9 or (erosion > 0.5 and rng.random() < 0.5))
+    retained = not (erosion > 1.2 or (erosion > 0.7 and rng.random() < 0.5))
     if not retained:
         pressure = float(10 ** rng.uniform(-3.5, -2.5))
     n_tr = int(rng.choice(TRANSIT_CHOICES))
@@ -104,6 +112,15 @@ def _draw_planet(rng: np.random.Generator, star: dict, name: str, system: str) -
         cloud_top_pressure_bar=pressure if rng.random() < 0.3 else pressure * float(rng.uniform(0.05, 0.6)),
         biosphere="none", atmosphere_retained=retained, n_transits=n_tr if method == "transit" else 0,
         discovery_method=method, discovery_year=int(rng.integers(2016, 2031)))
+
+
+def _draw_hz_position(rng: np.random.Generator) -> float:
+    u, cum = rng.random(), 0.0
+    for share, lo, hi in HZ_POSITION_MIX:
+        cum += share
+        if u <= cum:
+            break
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def _system_name(seed: int, k: int) -> str:
@@ -128,16 +145,18 @@ def sample_abiotic_population(n: int, seed: int = 0) -> list[PlanetTruth]:
     return truths
 
 
-def assign_biospheres(truths: list[PlanetTruth], seed: int = 0, resolution: str = "demo") -> list[PlanetTruth]:
+def assign_biospheres(truths: list[PlanetTruth], seed: int = 0, resolution: str = "demo",
+                      climate=None) -> list[PlanetTruth]:
     """Let life arise where the true climate and chemistry allow a metabolism (with P_LIFE_IF_VIABLE).
 
-    A climate pass on the abiotic truth decides liquid water; the metabolic models decide which
-    biosphere is viable; a viable biosphere then changes the atmosphere (O2/O3 or CH4).
+    The climate of the abiotic truth (computed here unless given) decides liquid water; the metabolic
+    models decide which biosphere is viable; a viable biosphere then changes the atmosphere (O2/O3
+    or CH4). Planets left unchanged are returned as the same objects.
     """
     from astrobio.world import metabolism
     from astrobio.world.simulate import true_climate
 
-    climate = true_climate(truths, resolution)
+    climate = climate if climate is not None else true_climate(truths, resolution)
     out = []
     for i, t in enumerate(truths):
         rng = np.random.default_rng([seed, _stable_hash(t.name), 7])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -57,13 +57,14 @@ def validate_truth(t: PlanetTruth) -> None:
     atmosphere.normalise(t.composition)  # raises on negative/NaN/unknown gases
 
 
-def _climate_inputs(lum, a, ecc, obl, locked, rot, p_bar, co2, ch4, mass, radius, albedo, ocean):
+def _climate_inputs(lum, a, ecc, obl, locked, rot, p_bar, co2, ch4, mass, radius, albedo, ocean, teff, mstar):
     f = lambda x: np.asarray(x, dtype=float)  # noqa: E731
     return climate.ClimateInputs(
         luminosity_lsun=f(lum), semimajor_axis_au=f(a), eccentricity=f(ecc), obliquity_deg=f(obl),
         tidally_locked=np.asarray(locked, dtype=bool), rotation_period_days=f(rot),
         surface_pressure_bar=f(p_bar), co2_vmr=f(co2), ch4_vmr=f(ch4),
-        gravity_ms2=planets.surface_gravity(f(mass), f(radius)), surface_albedo=f(albedo), ocean_fraction=f(ocean))
+        gravity_ms2=planets.surface_gravity(f(mass), f(radius)), surface_albedo=f(albedo), ocean_fraction=f(ocean),
+        star_teff_k=np.clip(f(teff), *stars.TEFF_RANGE_K), star_mass_msun=f(mstar), planet_mass_earth=f(mass))
 
 
 def true_climate(truths: list[PlanetTruth], resolution: str = "demo") -> climate.ClimateResult:
@@ -73,7 +74,8 @@ def true_climate(truths: list[PlanetTruth], resolution: str = "demo") -> climate
                              g("obliquity_deg"), g("tidally_locked"), g("rotation_period_days"),
                              g("surface_pressure_bar"), [t.composition["CO2"] for t in truths],
                              [t.composition["CH4"] for t in truths], g("planet_mass_earth"),
-                             g("planet_radius_earth"), g("surface_albedo"), g("ocean_fraction"))
+                             g("planet_radius_earth"), g("surface_albedo"), g("ocean_fraction"),
+                             g("star_teff_k"), g("star_mass_msun"))
     return climate.run_climate(inputs, climate.GRIDS[resolution])
 
 
@@ -103,18 +105,26 @@ def prior_climate(observed: list[PlanetObserved], resolution: str = "demo") -> c
                              [p["tidally_locked"] for p in pri], [p["rotation_period_days"] for p in pri],
                              np.full(n, PRIOR_PRESSURE_BAR), np.full(n, comp["CO2"]), np.full(n, comp["CH4"]),
                              [p["mass_earth"] for p in pri], [p["radius_earth"] for p in pri],
-                             np.full(n, PRIOR_ALBEDO), np.full(n, PRIOR_OCEAN_FRACTION))
+                             np.full(n, PRIOR_ALBEDO), np.full(n, PRIOR_OCEAN_FRACTION),
+                             [o.star_teff_k for o in observed], [o.star_mass_msun for o in observed])
     return climate.run_climate(inputs, climate.GRIDS[resolution])
 
 
-def _observed_environment(prior: climate.ClimateResult, i: int) -> metabolism.Environment:
-    """The environment an observer can infer: starlight, the prior atmosphere, the prior climate."""
+GREENHOUSE_OFFSET_K = 33.0  # Earth's greenhouse warming: the observer's surface-temperature guess is T_eq + 33 K
+
+
+def _observed_environment(obs: PlanetObserved) -> metabolism.Environment:
+    """The environment an observer can infer: starlight, the prior atmosphere, and liquid water where the
+    observed orbit lies in the optimistic habitable zone (Kopparapu et al. 2014: recent Venus to early Mars)."""
     comp = atmosphere.prior_composition()
+    lo, hi = stars.TEFF_RANGE_K
+    in_hz = False
+    if lo <= obs.star_teff_k <= hi:
+        hz = habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun)
+        in_hz = bool(hz["recent_venus"] <= obs.semimajor_axis_au <= hz["early_mars"])
     return metabolism.environment_from_conditions(
         light_available=True, co2_vmr=comp["CO2"], h2_vmr=comp.get("H2", 0.0), o2_vmr=comp.get("O2", 0.0),
-        liquid_water=bool(prior.liquid_water_fraction[i] >= labels.LIQUID_WATER_MIN_FRACTION
-                          and not prior.runaway[i]),
-        temperature_k=float(prior.global_mean_surface_temperature_k[i]))
+        liquid_water=in_hz, temperature_k=float(obs.equilibrium_temperature_k + GREENHOUSE_OFFSET_K))
 
 
 def _atmosphere_temperature(res: climate.ClimateResult, i: int) -> float:
@@ -123,9 +133,21 @@ def _atmosphere_temperature(res: climate.ClimateResult, i: int) -> float:
     return float(t[..., t.shape[-1] // 2:].mean())
 
 
-def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str,
-                spec_cfg: spectrum.SpectrumConfig) -> list[PlanetRun]:
-    true_res = true_climate(truths, resolution)
+def merge_climates(base: climate.ClimateResult, update: climate.ClimateResult, index) -> climate.ClimateResult:
+    """`base` with the planets at `index` replaced by the planets of `update` (in order)."""
+    out = {}
+    for f in fields(base):
+        value = getattr(base, f.name)
+        if isinstance(value, np.ndarray):
+            value = value.copy()
+            value[np.asarray(index)] = getattr(update, f.name)
+        out[f.name] = value
+    return type(base)(**out)
+
+
+def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str, spec_cfg: spectrum.SpectrumConfig,
+                true_res: climate.ClimateResult | None) -> list[PlanetRun]:
+    true_res = true_res if true_res is not None else true_climate(truths, resolution)
     observed = [population.observe(t, _rng(seed, t.name, 1)) for t in truths]
     prior_res = prior_climate(observed, resolution)
     grid = climate.GRIDS[resolution]
@@ -137,13 +159,9 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str,
         comp["H2O"] = float(true_res.column_h2o_vmr[i])
         t = replace(t, composition=atmosphere.normalise(comp))
         obs = observed[i]
-        spec = spectrum.simulate_spectrum(
-            radius_earth=t.planet_radius_earth, mass_earth=t.planet_mass_earth,
-            star_radius_rsun=t.star_radius_rsun, star_jmag=t.star_jmag,
-            temperature_k=_atmosphere_temperature(true_res, i), surface_pressure_bar=t.surface_pressure_bar,
-            composition=t.composition, cloud_top_pressure_bar=t.cloud_top_pressure_bar,
-            n_transits=t.n_transits, config=spec_cfg, rng=_rng(seed, t.name, 2))
-        graph = metabolism.metabolic_graph(_observed_environment(prior_res, i))
+        spec = spectrum.spectrum_from_truth(t, _atmosphere_temperature(true_res, i), t.composition["H2O"],
+                                            spec_cfg, _rng(seed, t.name, 2))
+        graph = metabolism.metabolic_graph(_observed_environment(obs))
         text = observing_log.observing_log(t, obs, _rng(seed, t.name, 3))
         lab = labels.compute_labels(t, true_res, i)
         hz = habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun) if (
@@ -168,17 +186,36 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str,
 
 
 def simulate_runs(truths: list[PlanetTruth], seed: int = 0, resolution: str = "demo",
-                  spectrum_config: spectrum.SpectrumConfig | None = None) -> list[PlanetRun]:
-    """Simulate many planets; climates are computed in vectorised chunks. Same seed, same runs."""
+                  spectrum_config: spectrum.SpectrumConfig | None = None,
+                  true_climate_result: climate.ClimateResult | None = None) -> list[PlanetRun]:
+    """Simulate many planets; climates are computed in vectorised chunks. Same seed, same runs.
+
+    `true_climate_result`, when given, is the already computed true climate of exactly `truths`.
+    """
     if resolution not in climate.GRIDS:
         raise InputValidationError("resolution", resolution, f"one of {sorted(climate.GRIDS)}")
     for t in truths:
         validate_truth(t)
     cfg = spectrum_config or spectrum.SpectrumConfig()
+    if true_climate_result is not None:
+        return _chunk_runs(truths, seed, resolution, cfg, true_climate_result)
     runs: list[PlanetRun] = []
     for start in range(0, len(truths), CHUNK):
-        runs.extend(_chunk_runs(truths[start:start + CHUNK], seed, resolution, cfg))
+        runs.extend(_chunk_runs(truths[start:start + CHUNK], seed, resolution, cfg, None))
     return runs
+
+
+def simulate_population_runs(abiotic: list[PlanetTruth], seed: int = 0, resolution: str = "demo") -> list[PlanetRun]:
+    """Assign biospheres to abiotic survey planets and simulate them, re-running the true climate
+    only for planets whose atmosphere a new biosphere changed."""
+    for t in abiotic:
+        validate_truth(t)
+    base = true_climate(abiotic, resolution)
+    truths = population.assign_biospheres(abiotic, seed, resolution, climate=base)
+    changed = [i for i, (a, t) in enumerate(zip(abiotic, truths)) if a is not t]
+    if changed:
+        base = merge_climates(base, true_climate([truths[i] for i in changed], resolution), changed)
+    return simulate_runs(truths, seed, resolution, true_climate_result=base)
 
 
 def simulate_run(truth: PlanetTruth, seed: int = 0, resolution: str = "demo") -> PlanetRun:
