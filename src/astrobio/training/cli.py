@@ -87,7 +87,8 @@ def train(
     log_every: Optional[int] = typer.Option(None, "--log-every"),
     patience: Optional[int] = typer.Option(None),
     tracking: Optional[str] = typer.Option(None, help=f"One of {TRACKERS}."),
-    activation_checkpointing: Optional[bool] = typer.Option(None, "--activation-checkpointing/--no-activation-checkpointing"),
+    activation_checkpointing: Optional[bool] = typer.Option(
+        None, "--activation-checkpointing/--no-activation-checkpointing"),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic"),
 ) -> None:
     """Train the unified multi-modal system; under `torchrun` it runs DDP automatically."""

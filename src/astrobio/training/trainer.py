@@ -34,8 +34,7 @@ from astrobio.errors import InputValidationError, TrainingInstabilityError
 from astrobio.training.checkpoint import (atomic_torch_save, atomic_write_text, capture_rng_state, load_checkpoint,
                                           resolve_resume, restore_rng_state)
 from astrobio.training.config import TRAJECTORY_FIELDS, TrainConfig
-from astrobio.training.distributed import (DistContext, ResumableDistributedSampler, ShardSampler, all_reduce,
-                                           unwrap, wrap_model)
+from astrobio.training.distributed import DistContext, ResumableDistributedSampler, ShardSampler, all_reduce, wrap_model
 from astrobio.training.tracking import environment_info, make_tracker
 
 log = logging.getLogger("astrobio.training")
@@ -412,7 +411,8 @@ class Trainer:
         name = f"debug-step{step}.pt" if self.ctx.is_main else f"debug-step{step}-rank{self.ctx.rank}.pt"
         path = self.ckpt_dir / name
         atomic_torch_save({"model": self.raw_model.state_dict(), "step": step, "message": message,
-                           "run_ids": run_ids, "losses": {k: float(torch.as_tensor(v).detach()) for k, v in losses.items()},
+                           "run_ids": run_ids,
+                           "losses": {k: float(torch.as_tensor(v).detach()) for k, v in losses.items()},
                            "config": self.run_config, "rng": capture_rng_state(), "version": __version__}, path)
         raise TrainingInstabilityError(f"{message}; batch run_ids {run_ids}; debug checkpoint {path}")
 
@@ -460,7 +460,8 @@ class Trainer:
     def _load_state(self, ckpt: dict[str, Any]) -> None:
         if self.data_fingerprint and ckpt.get("data_fingerprint") and ckpt["data_fingerprint"] != self.data_fingerprint:
             raise InputValidationError("resume data fingerprint", self.data_fingerprint[:12],
-                                       f"the checkpoint's data ({ckpt['data_fingerprint'][:12]}): resume on the same store")
+                                       f"the checkpoint's data ({ckpt['data_fingerprint'][:12]}): "
+                                       "resume on the same store")
         old = ckpt.get("config", {}).get("train", {})
         changed = [k for k in TRAJECTORY_FIELDS if k in old and old[k] != self.run_config["train"].get(k)]
         if changed:
