@@ -344,7 +344,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
     # -- internals ------------------------------------------------------------------------------
 
     def _remember(self, run_id: str, item: dict[str, Any]) -> None:
-        size = sum(v.nbytes for k, v in item.items() if isinstance(v, torch.Tensor))
+        size = sum(v.nbytes for v in item.values() if isinstance(v, torch.Tensor))
         if item["graph"] is not None:
             size += item["graph"].x.nbytes + item["graph"].edge_index.nbytes
         if size > self.cache_bytes:
