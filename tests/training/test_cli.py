@@ -77,3 +77,12 @@ def test_real_loss_nan_names_the_component(tiny_store, tmp_path):
     debug = torch.load(tmp_path / "checkpoints" / "debug-step2.pt", weights_only=False)
     assert len(debug["run_ids"]) == 2 and set(debug["run_ids"]) <= set(run["train"].run_ids)
     assert debug["run_ids"][0] in str(err.value)
+
+
+def test_train_cli_bad_input_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"),
+                                      "--max-steps", "2"])
+    assert result.exit_code == 2 and "InputValidationError" in result.output and "data" in result.output
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                                      "--optimizer", "sgd"])
+    assert result.exit_code == 2 and "optimizer" in result.output

@@ -94,6 +94,7 @@ def train(
     """Train the unified multi-modal system; under `torchrun` it runs DDP automatically."""
     from rich.console import Console
 
+    from astrobio.errors import AstrobioError
     from astrobio.training.checkpoint import atomic_write_text
     from astrobio.training.distributed import cleanup, init_distributed
     from astrobio.training.trainer import Trainer
@@ -103,7 +104,10 @@ def train(
                      precision=precision, num_workers=workers, eval_every=eval_every, log_every=log_every,
                      patience=patience, tracking=tracking, activation_checkpointing=activation_checkpointing,
                      deterministic=deterministic)
-    cfg = resolve_config(config, resume, out, overrides)
+    try:
+        cfg = resolve_config(config, resume, out, overrides)
+    except AstrobioError as exc:
+        _fail(exc)
     ctx = init_distributed()
     logging.basicConfig(level=logging.INFO if ctx.is_main else logging.WARNING,
                         format=f"%(asctime)s [rank {ctx.rank}] %(levelname)s %(name)s: %(message)s")
@@ -119,12 +123,22 @@ def train(
         trainer = Trainer(run["model"], run["loss_fn"], run["train"], run["val"], cfg, out, ctx=ctx,
                           run_config=run_config, data_fingerprint=run["fingerprint"])
         summary = trainer.fit(resume=resume)
+    except AstrobioError as exc:  # bad input, unreadable store or checkpoint, instability: a message, not a trace
+        cleanup(ctx, wait=False)
+        _fail(exc)
     except BaseException:
         cleanup(ctx, wait=False)
         raise
     cleanup(ctx)
     if ctx.is_main:
         Console().print_json(json.dumps(summary))
+
+
+def _fail(exc: Exception) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
+    raise typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:

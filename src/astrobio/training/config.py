@@ -7,7 +7,7 @@ decay 0.01, gradient clipping 1.0, large-gradient warning above 10) and nanoGPT'
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     """'adamw' (torch, fused on CUDA) or 'adamw8bit' (bitsandbytes AdamW8bit: 8-bit optimizer states)."""
     warmup_steps: int = 10
-    """Optimizer steps of linear warm-up from lr/warmup_steps to lr."""
+    """Optimizer steps of linear warm-up from lr/warmup_steps to lr (a run shorter than this ends in warm-up)."""
     max_steps: int = 200
     """Optimizer steps to train for (the cosine schedule ends here)."""
     max_minutes: float = 0.0
@@ -72,8 +72,6 @@ class TrainConfig:
     """Experiment tracker: 'tensorboard' (offline, default), 'wandb', 'mlflow' or 'none'."""
     deterministic: bool = False
     """Use torch deterministic algorithms (exact CPU resume and reproducible curves; slower on GPU)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes stored with the run (e.g. a dataset description); not used by the trainer."""
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives lists
@@ -98,8 +96,6 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputValidationError(name, value, "an integer >= 0")
-        if self.warmup_steps > self.max_steps:
-            raise InputValidationError("warmup_steps", self.warmup_steps, f"<= max_steps ({self.max_steps})")
         for name in ("max_minutes", "grad_clip", "grad_norm_warn", "memory_warn_gb"):
             if getattr(self, name) < 0:
                 raise InputValidationError(name, getattr(self, name), ">= 0")
