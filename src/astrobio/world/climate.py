@@ -73,7 +73,8 @@ D_EARTH = 0.8  # W m^-2 K^-1, calibrated (module docstring); North et al. 1981 h
 D_MAX_FACTOR = 3.0
 SPINUP_FACTOR = 20.0  # pseudo-time C/dt in units of dOLR/dT during spin-up (module docstring)
 REFRESH_STEPS = 10  # spin-up steps between refreshes of the implicit operator (and convergence checks)
-MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # spin-up ends when every planet's global imbalance is below
+MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # a planet leaves the spin-up once its global imbalance is below
+SHORT_ORBIT_FRACTION = 0.1  # orbits shorter than this fraction of C/B get a single seasonal orbit
 OMEGA_EARTH = 2 * np.pi / (0.99727 * DAY)  # rad s^-1, sidereal day
 ALBEDO_ICE = 0.77  # Spiegel et al. 2008: 0.525 + 0.245
 T_ICE, DT_ICE = 268.0, 5.0  # K, Spiegel et al. 2008
@@ -302,13 +303,55 @@ def _lat_operator(grid: ClimateGrid):
     return lo, up
 
 
-def _lon_symbol(grid: ClimateGrid) -> np.ndarray:
-    """(nlat, nlon//2+1) eigenvalues (<= 0) of the zonal term (1/cos^2) d2/dlambda2 per Fourier mode."""
+def _lon_coefficient(grid: ClimateGrid) -> np.ndarray:
+    """(nlat,) finite-volume coefficient of the zonal term (1/cos^2) d2/dlambda2 per latitude row."""
     dsin = np.diff(np.sin(grid.lat_edges_rad()))
     dphi, dlam = np.deg2rad(180.0 / grid.nlat), 2 * np.pi / grid.nlon
-    k = np.arange(grid.nlon // 2 + 1)
-    mode = -(2 - 2 * np.cos(k * dlam)) / dlam**2
-    return (dphi / (np.cos(np.deg2rad(grid.lat_deg)) * dsin))[:, None] * mode[None, :]
+    return dphi / (np.cos(np.deg2rad(grid.lat_deg)) * dsin) / dlam**2
+
+
+def _tridiag_factor(sub, diag, sup):
+    """Thomas-algorithm factors of tridiagonal systems along the last axis (arrays broadcast)."""
+    sub, diag, sup = np.broadcast_arrays(sub, diag, sup)
+    cp, den = np.empty(diag.shape), np.empty(diag.shape)
+    den[..., 0] = diag[..., 0]
+    cp[..., 0] = sup[..., 0] / den[..., 0]
+    for i in range(1, diag.shape[-1]):
+        den[..., i] = diag[..., i] - sub[..., i] * cp[..., i - 1]
+        cp[..., i] = sup[..., i] / den[..., i]
+    return sub, cp, den
+
+
+def _tridiag_solve(factor, rhs):
+    sub, cp, den = factor
+    x = np.empty(np.broadcast_shapes(rhs.shape, den.shape))
+    x[..., 0] = rhs[..., 0] / den[..., 0]
+    for i in range(1, x.shape[-1]):
+        x[..., i] = (rhs[..., i] - sub[..., i] * x[..., i - 1]) / den[..., i]
+    for i in range(x.shape[-1] - 2, -1, -1):
+        x[..., i] -= cp[..., i] * x[..., i + 1]
+    return x
+
+
+def _cyclic_factor(diag, off):
+    """Factors of periodic systems diag_i x_i - off (x_{i-1} + x_{i+1}) = r_i (Sherman–Morrison)."""
+    gamma = -diag[..., :1]
+    mod = diag.copy()
+    mod[..., 0] -= gamma[..., 0]
+    mod[..., -1] -= off[..., 0] ** 2 / gamma[..., 0]  # alpha beta / gamma with alpha = beta = -off
+    fac = _tridiag_factor(-off, mod, -off)
+    u = np.zeros(diag.shape)
+    u[..., :1], u[..., -1:] = gamma, -off
+    z = _tridiag_solve(fac, u)
+    return fac, z, gamma, off
+
+
+def _cyclic_solve(factor, rhs):
+    fac, z, gamma, off = factor
+    y = _tridiag_solve(fac, rhs)
+    vy = y[..., :1] - off * y[..., -1:] / gamma
+    vz = z[..., :1] - off * z[..., -1:] / gamma
+    return y - z * vy / (1 + vz)
 
 
 def _apply_lat(t, lo, up):
@@ -319,9 +362,8 @@ def _apply_lat(t, lo, up):
     return out
 
 
-def _apply_lon(t, grid: ClimateGrid):
-    dsin = np.diff(np.sin(grid.lat_edges_rad()))
-    coef = np.deg2rad(180.0 / grid.nlat) / (np.cos(np.deg2rad(grid.lat_deg)) * dsin) / (2 * np.pi / grid.nlon) ** 2
+def _apply_lon(t, coef):
+    """L_lon T for t (..., nlat, nlon), periodic in longitude; coef (nlat,) from `_lon_coefficient`."""
     return coef[:, None] * (np.roll(t, 1, axis=-1) - 2 * t + np.roll(t, -1, axis=-1))
 
 
@@ -390,104 +432,122 @@ def _specific_heat(co2_vmr):
 
 
 class _EnergyBalance:
-    """Time stepper for one group of planets sharing a zonal resolution (1 = rotating, nlon = locked)."""
+    """Time stepper for one group of planets sharing a zonal resolution (1 = rotating, nlon = locked).
 
-    def __init__(self, pl: _Planets, grid: ClimateGrid, nlon: int):
-        self.pl, self.grid, self.nlon = pl, grid, nlon
+    Methods take the planets' coefficients `pl` so that a subset (the planets still converging, or
+    still needing seasonal orbits) can be stepped on its own.
+    """
+
+    def __init__(self, grid: ClimateGrid, nlon: int):
+        self.grid, self.nlon = grid, nlon
         self.lat = np.deg2rad(grid.lat_deg)[None, :, None]  # (1, lat, 1)
         self.lo, self.up = _lat_operator(grid)
         self.band = np.diff(np.sin(grid.lat_edges_rad())) / 2.0  # (lat,) area fraction per band
         if nlon > 1:
-            self.lon_sym = _lon_symbol(grid)[None]  # (1, lat, nlon//2+1)
+            self.lon_coef = _lon_coefficient(grid)  # (lat,)
             lon = np.deg2rad(grid.lon_deg)[None, None, :]
             self.locked_pattern = orbits.locked_insolation(1.0, self.lat, lon)  # (1, lat, lon)
-        self.m_equinox = orbits.equinox_mean_anomaly(pl.ecc)  # (P, 1, 1)
 
-    def orbit_states(self, n_steps: int):
-        """(a/r)^2 and declination, each (n_steps, P, 1, 1), at the mid-points of n equal-time steps."""
+    def orbit_insolation(self, pl: _Planets, n_steps: int) -> np.ndarray:
+        """(n_steps, P, lat, nlon) W m^-2 at the mid-points of n equal-time steps from the equinox."""
         frac = (np.arange(n_steps) + 0.5) / n_steps
-        m = self.m_equinox[None] + 2 * np.pi * frac[:, None, None, None]
-        return orbits.orbital_state(m, self.pl.ecc[None], self.pl.obliquity[None])
-
-    def insolation(self, dist2, decl):
-        """(P, lat, nlon) W m^-2 for one orbital state (P, 1, 1)."""
-        s = self.pl.s0 * dist2
+        m = orbits.equinox_mean_anomaly(pl.ecc)[None] + 2 * np.pi * frac[:, None, None, None]
+        dist2, decl = orbits.orbital_state(m, pl.ecc[None], pl.obliquity[None])  # (n, P, 1, 1)
+        s = pl.s0[None] * dist2
         if self.nlon > 1:
-            return s * self.locked_pattern
-        return orbits.daily_mean_insolation(s, self.lat, decl)
+            return s * self.locked_pattern[None]
+        return orbits.daily_mean_insolation(s, self.lat[None], decl)
 
-    def fluxes(self, t, q):
+    def fluxes(self, pl: _Planets, t, q):
         """Absorbed stellar flux and OLR, (P, lat, nlon) W m^-2."""
-        pl = self.pl
         return q * (1 - _albedo(t, pl.warm_albedo, pl.wet)), _olr(t, pl.w_water, pl.forcing, pl.cold_gain)
 
     def global_mean(self, field_):
         """(P,) area-weighted mean of a (P, lat, nlon) field."""
         return (field_ * self.band[:, None]).mean(axis=2).sum(axis=1)
 
-    def operator(self, t, q, c_over_dt=None):
-        """Implicit operator (inverse, diagonal) for the next steps; c_over_dt None = spin-up pseudo time.
+    def operator(self, pl: _Planets, t, c_over_dt=None):
+        """Implicit operator for the next steps; c_over_dt None = spin-up pseudo time.
 
         Delta form: the operator only sets the path and the stability, never the fixed point, so it
-        is refreshed every few steps. Locked planets use one diagonal per planet so that the zonal
-        part factorises exactly in Fourier space.
+        is refreshed every few steps. Rotating planets: a dense inverse of the latitude system.
+        Locked planets: the factorisation (c - D L_lat) c^-1 (c - D L_lon) with the pointwise
+        diagonal c, i.e. tridiagonal latitude lines and periodic longitude rows.
         """
-        pl = self.pl
         slope = _olr_slope(t, _olr(t, pl.w_water, pl.forcing, pl.cold_gain), pl.w_water)
         if c_over_dt is None:
             c_over_dt = SPINUP_FACTOR * slope
         diag = c_over_dt + slope  # (P, lat, nlon)
-        diag = diag if self.nlon == 1 else diag.max(axis=(1, 2), keepdims=True)
-        return _lat_inverse(diag, self.pl.diffusion, self.lo, self.up), diag
+        d = pl.diffusion
+        if self.nlon == 1:
+            return (_lat_inverse(diag, d, self.lo, self.up),)
+        d_lat = np.swapaxes(diag, 1, 2)  # (P, lon, lat): lines along latitude
+        lat_fac = _tridiag_factor(-d * self.lo, d_lat + d * (self.lo + self.up), -d * self.up)
+        off = d * self.lon_coef[None, :, None]  # (P, lat, 1)
+        return lat_fac, _cyclic_factor(diag + 2 * off, off), diag
 
-    def step(self, t, q, op):
+    def step(self, pl: _Planets, t, q, op):
         """One delta-form implicit step with operator `op` from `operator`."""
-        pl = self.pl
-        inv, diag = op
-        absorbed, olr = self.fluxes(t, q)
+        absorbed, olr = self.fluxes(pl, t, q)
         div = _apply_lat(t, self.lo, self.up)
         if self.nlon > 1:
-            div = div + _apply_lon(t, self.grid)
+            div = div + _apply_lon(t, self.lon_coef)
         resid = absorbed - olr + pl.diffusion * div
         if self.nlon == 1:
-            dt = inv @ resid
-        else:  # approximate factorisation c^-1 (c - D L_lat)(c - D L_lon); exact at the fixed point
-            x = (inv @ resid) * diag
-            xf = np.fft.rfft(x, axis=-1) / (diag - pl.diffusion * self.lon_sym)
-            dt = np.fft.irfft(xf, n=self.nlon, axis=-1)
+            dt = op[0] @ resid
+        else:
+            lat_fac, lon_fac, diag = op
+            x = np.swapaxes(_tridiag_solve(lat_fac, np.swapaxes(resid, 1, 2)), 1, 2) * diag
+            dt = _cyclic_solve(lon_fac, x)
         return np.maximum(t + dt, 10.0)
 
-    def run(self, n_spinup: int, n_orbits: int, steps_per_month: int):
-        """Monthly-mean T (P, 12, lat, nlon), and global annual-mean absorbed and OLR fluxes (P,)."""
-        pl, g = self.pl, self.grid
-        shape = (pl.s0.shape[0], g.nlat, self.nlon)
-        t = np.full(shape, 300.0)
-        n_steps = g.n_months * steps_per_month
-        states = self.orbit_states(n_steps)
-        q_all = [self.insolation(d2, dec) for d2, dec in zip(*states)]
-        q_mean = np.mean(q_all, axis=0)
-        for k in range(n_spinup):
-            if k % REFRESH_STEPS == 0:
-                op = self.operator(t, q_mean)
-                absorbed, olr = self.fluxes(t, q_mean)
-                if k >= MIN_SPINUP_STEPS and np.abs(self.global_mean(absorbed - olr)).max() < SPINUP_TOL_WM2:
+    def spin_up(self, pl: _Planets, t, q_mean, max_steps: int):
+        """Pseudo-time iteration to annual-mean balance; converged planets drop out of the batch."""
+        active = np.arange(t.shape[0])
+        for k in range(0, max_steps, REFRESH_STEPS):
+            sub = pl.subset(active)
+            if k >= MIN_SPINUP_STEPS:
+                absorbed, olr = self.fluxes(sub, t[active], q_mean[active])
+                keep = np.abs(self.global_mean(absorbed - olr)) >= SPINUP_TOL_WM2
+                active, sub = active[keep], sub.subset(keep)
+                if active.size == 0:
                     break
-            t = self.step(t, q_mean, op)
+            ta, qa = t[active], q_mean[active]
+            op = self.operator(sub, ta)
+            for _ in range(REFRESH_STEPS):
+                ta = self.step(sub, ta, qa, op)
+            t[active] = ta
+        return t
+
+    def run(self, pl: _Planets, max_spinup: int, n_orbits: int, steps_per_month: int):
+        """Monthly-mean T (P, 12, lat, nlon), and global annual-mean absorbed and OLR fluxes (P,)."""
+        g = self.grid
+        n = pl.s0.shape[0]
+        n_steps = g.n_months * steps_per_month
+        q_orbit = self.orbit_insolation(pl, n_steps)  # (n_steps, P, lat, nlon)
+        t = self.spin_up(pl, np.full((n, g.nlat, self.nlon), 300.0), q_orbit.mean(axis=0), max_spinup)
+        # Orbits much shorter than the thermal time C/B have a negligible seasonal transient: one orbit.
+        short = (pl.period_s < SHORT_ORBIT_FRACTION * pl.heat_capacity / OLR_B)[:, 0, 0]
         c_over_dt = pl.heat_capacity / (pl.period_s / n_steps)
-        monthly = np.zeros((shape[0], g.n_months) + shape[1:])
-        absorbed_mean = np.zeros(shape[0])
-        olr_mean = np.zeros(shape[0])
+        monthly = np.zeros((n, g.n_months, g.nlat, self.nlon))
+        absorbed_mean, olr_mean = np.zeros(n), np.zeros(n)
         for orbit in range(n_orbits):
+            last = orbit == n_orbits - 1
+            active = np.arange(n) if last else np.flatnonzero(~short)
+            if active.size == 0:
+                continue
+            sub, ta, cdt = pl.subset(active), t[active], c_over_dt[active]
             for s in range(n_steps):
-                q = q_all[s]
+                q = q_orbit[s][active]
                 if s % steps_per_month == 0:
-                    op = self.operator(t, q, c_over_dt)
-                t = self.step(t, q, op)
-                if orbit == n_orbits - 1:
-                    monthly[:, s // steps_per_month] += t / steps_per_month
-                    absorbed, olr = self.fluxes(t, q)
+                    op = self.operator(sub, ta, cdt)
+                ta = self.step(sub, ta, q, op)
+                if last:
+                    monthly[:, s // steps_per_month] += ta / steps_per_month
+                    absorbed, olr = self.fluxes(sub, ta, q)
                     absorbed_mean += self.global_mean(absorbed) / n_steps
                     olr_mean += self.global_mean(olr) / n_steps
+            t[active] = ta
         return monthly, absorbed_mean, olr_mean
 
 
@@ -501,8 +561,8 @@ def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, st
         mask = x.tidally_locked == locked
         if not mask.any():
             continue
-        ebm = _EnergyBalance(pl.subset(mask), grid, grid.nlon if locked else 1)
-        t, absorbed[mask], olr[mask] = ebm.run(n_spinup, n_orbits, steps_per_month)
+        ebm = _EnergyBalance(grid, grid.nlon if locked else 1)
+        t, absorbed[mask], olr[mask] = ebm.run(pl.subset(mask), n_spinup, n_orbits, steps_per_month)
         ts[mask] = np.broadcast_to(t, t.shape[:-1] + (grid.nlon,))
     return ts, absorbed, olr
 
@@ -556,7 +616,7 @@ def _adiabat(ts, ps, r_dry, cp, wet, sigma, n_sub: int = 4):
     t = ts.copy()
     for k in range(1, sigma.size):
         h = np.log(sigma[k] / sigma[k - 1]) / n_sub
-        lnp = np.log(ps * sigma[k - 1])
+        lnp = np.log(np.maximum(ps, 1.0) * sigma[k - 1])  # 1 Pa floor: airless planets get a (moot) dry adiabat
         for _ in range(n_sub):  # midpoint (RK2) in ln p
             k1 = _lapse_dlnp(t, np.exp(lnp), r_dry, cp, wet)
             k2 = _lapse_dlnp(t + 0.5 * h * k1, np.exp(lnp + 0.5 * h), r_dry, cp, wet)
@@ -633,7 +693,7 @@ def _vertical_structure(ts, x: ClimateInputs, t_skin, grid: ClimateGrid, chunk: 
     return t_air, q_out, col_vmr
 
 
-def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spinup: int = 800, n_orbits: int = 5,
+def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spinup: int = 2000, n_orbits: int = 5,
                 steps_per_month: int = 4) -> ClimateResult:
     """Run the seasonal EBM and build the (P, 12, lat, lon, lev) temperature/humidity datacube.
 
