@@ -18,6 +18,7 @@ decoder, a node-feature decoder and a graph-level embedding.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Dict
 
@@ -46,6 +47,8 @@ class GraphVAEConfig:
     """Feed-forward width after each conv, as a multiple of `hidden_dim`."""
     pe_steps: int = 4
     """Random-walk PE steps K."""
+    edge_dim: int = 8
+    """Width of the learned edge-type (forward / reverse) features the attention sees."""
     dropout: float = 0.0
     """Dropout on the attention coefficients and feed-forward outputs."""
 
@@ -58,10 +61,10 @@ class GraphVAEConfig:
 
 GRAPH_PRESETS = {
     "tiny": dict(hidden_dim=32, latent_dim=16, n_layers=2, n_heads=2, pe_steps=4),
-    "small": dict(hidden_dim=64, latent_dim=32, n_layers=2, n_heads=4, pe_steps=8),
+    "small": dict(hidden_dim=64, latent_dim=32, n_layers=2, n_heads=4, pe_steps=6),
     "base": dict(hidden_dim=512, latent_dim=128, n_layers=8, n_heads=8, mlp_ratio=4.0, pe_steps=16),
     # ≈ 1.2B parameters (the seed's graph-model scale)
-    "xl": dict(hidden_dim=2048, latent_dim=512, n_layers=22, n_heads=16, mlp_ratio=4.0, pe_steps=20),
+    "xl": dict(hidden_dim=2048, latent_dim=512, n_layers=24, n_heads=16, mlp_ratio=3.875, pe_steps=20),
 }
 
 
@@ -90,9 +93,12 @@ def random_walk_pe(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: in
     M = torch.zeros(num_graphs * n, n, device=dev)
     M[r, c % n] = P.values()  # P^1 as stacked blocks
     cols = [M[row_of, local]]
-    for _ in range(steps - 1):
-        M = torch.sparse.mm(P, M)  # (G·n, n) stacked blocks of P^k
-        cols.append(M[row_of, local])
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"; CSR × dense is 2× faster than COO on CPU
+        warnings.simplefilter("ignore", UserWarning)
+        P = P.to_sparse_csr()
+        for _ in range(steps - 1):
+            M = P @ M  # (G·n, n) stacked blocks of P^k
+            cols.append(M[row_of, local])
     return torch.stack(cols, dim=-1)  # (N, steps)
 
 
@@ -123,7 +129,7 @@ class ConvLayer(nn.Module):
         from torch_geometric.nn import TransformerConv
 
         H = c.hidden_dim
-        self.conv = TransformerConv(H, H // c.n_heads, heads=c.n_heads, edge_dim=H, beta=True, dropout=c.dropout)
+        self.conv = TransformerConv(H, H // c.n_heads, heads=c.n_heads, edge_dim=c.edge_dim, beta=True, dropout=c.dropout)
         self.norm1 = nn.LayerNorm(H)
         self.ff = nn.Sequential(nn.Linear(H, int(H * c.mlp_ratio)), nn.GELU(), nn.Linear(int(H * c.mlp_ratio), H),
                                 nn.Dropout(c.dropout))
@@ -146,7 +152,7 @@ class MetabolicGraphVAE(nn.Module):
         self.gradient_checkpointing = False
         self.node_in = nn.Linear(c.node_features, H)
         self.pe_in = nn.Linear(c.pe_steps, H)
-        self.edge_type = nn.Embedding(2, H)  # 0 = stored direction, 1 = reverse
+        self.edge_type = nn.Embedding(2, c.edge_dim)  # 0 = stored direction, 1 = reverse
         self.layers = nn.ModuleList(ConvLayer(c) for _ in range(c.n_layers))
         self.mu = nn.Linear(H, Z)
         self.logstd = nn.Linear(H, Z)
@@ -162,7 +168,7 @@ class MetabolicGraphVAE(nn.Module):
         E = edge_index.shape[1]
         ei = torch.cat([edge_index, edge_index.flip(0)], dim=1)  # (2, 2E)
         etype = torch.cat([torch.zeros(E, dtype=torch.long), torch.ones(E, dtype=torch.long)]).to(x.device)
-        edge_attr = self.edge_type(etype)  # (2E, H)
+        edge_attr = self.edge_type(etype)  # (2E, edge_dim)
         pe = random_walk_pe(edge_index, batch, num_graphs, self.config.pe_steps).to(x.dtype)
         h = self.node_in(x) + self.pe_in(pe)  # (N, H)
         for layer in self.layers:

@@ -1,12 +1,13 @@
 """`SystemConfig`: the configuration of the whole multi-modal system (the four encoders, the fusion, the
 heads and the loss), with named presets and a plain-dict form for checkpoints.
 
-| preset | use | datacube | graph | spectrum | language | fusion D |
-|---|---|---|---|---|---|---|
-| tiny | tests (seconds on CPU) | 0.05M | 0.03M | 0.02M | 0.2M | 32 |
-| small | the demo on 2 CPU cores (demo grid 8×16×5) | 0.3M | 0.1M | 0.2M | 4.2M | 128 |
-| base | one GPU (seed grid 32×64×10) | 28M | 28M | 19M | 0.27B | 512 |
-| xl | the seed's scale | 2.48B | 1.21B | 0.15B | 13.1B | 2048 |
+| preset | use | datacube | graph | spectrum | language | fusion (D) | total |
+|---|---|---|---|---|---|---|---|
+| tiny | tests (seconds on CPU), demo grid | 0.05M | 0.03M | 0.01M | 0.38M | 0.01M (32) | 0.5M |
+| small | the demo on 2 CPU cores, demo grid 8×16×5 | 0.32M | 0.09M | 0.18M | 1.0M | 0.34M (128) | 2.1M |
+| base | one GPU, seed grid 32×64×10 | 28M | 26M | 20M | 255M | 14M (512) | 344M |
+| xl | the seed's scale, seed grid | 2.48B | 1.20B | 0.15B | 13.1B | 0.42B (2048) | 17.4B |
+(meta-device counts; tiny/small LMs use the corpus tokenizer's 2048-token vocabulary)
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from astrobio.models.spectrum import SpectrumEncoderConfig
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
 PRESET_NAMES = ("tiny", "small", "base", "xl")
+# The demo system narrows the language preset "small" (5.4M parameters, ~70 GFLOP per forward+backward of
+# 16 × 128 tokens, the bulk of a step on 2 CPU cores) so the whole system trains at tens of samples/s.
+SYSTEM_LANGUAGE_OVERRIDES = {
+    "small": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2),
+}
 N_PHYSICS_FEATURES = 4  # MultiModalBatch.physics_features width
 
 
@@ -72,15 +79,22 @@ class SystemConfig:
                                        ">= 2 classes and >= 1 regression target")
 
     @classmethod
-    def from_name(cls, name: str, **overrides: Any) -> "SystemConfig":
-        """Preset `tiny|small|base|xl`; `overrides` replace top-level fields (e.g. gradient_checkpointing)."""
+    def from_name(cls, name: str, vocab_size: int | None = None, **overrides: Any) -> "SystemConfig":
+        """Preset `tiny|small|base|xl`. `vocab_size` sets the LM vocabulary (default: the corpus tokenizer's
+        `TokenizerConfig.vocab_size` for tiny/small, the Llama 32000 for base/xl); `overrides` replace
+        top-level fields (e.g. gradient_checkpointing=True)."""
+        from astrobio.data.tokenizer import TokenizerConfig
+
         if name not in PRESET_NAMES:
             raise InputValidationError("preset", name, f"one of {PRESET_NAMES}")
         spectrum = SpectrumEncoderConfig.from_name(name)
         fusion = FusionConfig.from_name(name)
         fusion.n_physics = physics_token_width(len(OBSERVED_NUMERIC_FIELDS))
+        lm = dict(spectral_dim=spectrum.dim, **SYSTEM_LANGUAGE_OVERRIDES.get(name, {}))
+        if vocab_size is not None or name in ("tiny", "small"):
+            lm["vocab_size"] = vocab_size or TokenizerConfig().vocab_size
         parts = dict(datacube=DatacubeConfig.from_name(name), graph=GraphVAEConfig.from_name(name),
-                     spectrum=spectrum, language=LanguageConfig.from_name(name, spectral_dim=spectrum.dim),
+                     spectrum=spectrum, language=LanguageConfig.from_name(name, **lm),
                      fusion=fusion, loss=LossConfig(), dropout=0.1 if name != "tiny" else 0.0)
         return cls(**{**parts, **overrides})
 
