@@ -65,3 +65,18 @@ def test_missing_tracker_package_is_a_clear_error(tmp_path):
     tracker.log_metrics({"train/loss": 1.0}, 1)
     tracker.close()
     assert any((tmp_path / "tensorboard").iterdir())
+
+
+def test_preset_defaults_then_overrides(tmp_path):
+    from astrobio.training.cli import resolve_config
+
+    xl = TrainConfig.for_preset("xl")
+    assert (xl.lr, xl.batch_size, xl.grad_accum_steps, xl.optimizer, xl.activation_checkpointing) == \
+        (1e-4, 1, 32, "adamw8bit", True)  # the seed's recipe
+    with pytest.raises(InputValidationError, match="preset"):
+        TrainConfig.for_preset("huge")
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: small\nlr: 0.002\nbatch_size: 4\n")
+    # preset defaults ← YAML ← flags (None = flag not given)
+    c = resolve_config(path, None, tmp_path / "run", {"batch_size": 2, "lr": None, "seed": 7})
+    assert (c.preset, c.lr, c.batch_size, c.seed, c.warmup_steps) == ("small", 0.002, 2, 7, 20)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from astrobio.training.config import OPTIMIZERS, PRECISIONS, TRACKERS, TrainConfig, load_yaml
+from astrobio.training.config import OPTIMIZERS, PRECISIONS, PRESET_DEFAULTS, TRACKERS, TrainConfig, load_yaml
 
 
 def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
@@ -52,7 +52,8 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
 
 
 def resolve_config(config: Optional[Path], resume: Optional[str], out: Path, overrides: dict[str, Any]) -> TrainConfig:
-    """Defaults ← the resumed run's config (so its first flags persist) ← --config YAML ← explicit CLI flags."""
+    """The preset's defaults ← the resumed run's config.yaml (so its first flags persist) ← --config YAML ←
+    explicit CLI flags (None = not given)."""
     from astrobio.training.checkpoint import resolve_resume
 
     d: dict[str, Any] = {}
@@ -64,13 +65,15 @@ def resolve_config(config: Optional[Path], resume: Optional[str], out: Path, ove
     if config is not None:
         d.update(load_yaml(config))
     d.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(d)
+    preset = d.pop("preset", "tiny")
+    return TrainConfig.for_preset(preset, **d)
 
 
 def train(
     data: Path = typer.Option(..., "--data", help="Store directory (index.sqlite + HDF5 shards)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config, history, checkpoints, tensorboard)."),
-    preset: Optional[str] = typer.Option(None, help="Model preset: tiny | small | base | xl (default tiny)."),
+    preset: Optional[str] = typer.Option(None, help=f"Model preset, one of {tuple(PRESET_DEFAULTS)} (default tiny); "
+                                                    "sets recommended lr, batch size, schedule."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of TrainConfig fields."),
     resume: Optional[str] = typer.Option(None, help="'auto' (RUN/checkpoints/last.pt if present) or a checkpoint."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
