@@ -12,7 +12,8 @@ per adapted matrix at 16 bytes each. QLoRA (Dettmers et al. 2023) stores the bas
 those: 0.127 bit/param, their §3) = 0.5159 bytes/param; peft's `prepare_model_for_kbit_training` keeps the
 non-quantised parameters (embeddings, norms, LM head) in fp32.
 
-Activations (what autograd saves for backward, plus the logits held until the loss) come from:
+Activations (what autograd saves for backward, the logits held until the loss, and the LM loss's
+gradient buffers that coexist with them when backward starts) come from:
 - the language model: an exact count of the tensors our Llama implementation saves (derived op by op
   below; the Korthikanti et al. 2022 `sbh(34 + 5as/h)` analysis for GPT, redone for RMSNorm, RoPE,
   GQA with repeat_kv, SwiGLU, fused SDPA attention with its fp32 log-sum-exp, and no dropout masks);
@@ -203,6 +204,13 @@ def language_activation_bytes(config: LanguageConfig, batch_size: int, seq_len: 
     return layers + once
 
 
+def loss_backward_bytes(config: LanguageConfig, batch_size: int, seq_len: int, dtype_bytes: int) -> int:
+    """Gradient buffers of the LM loss that coexist with all activations at the start of backward:
+    d(log-softmax input) in fp32 (4V per predicted token) and d(logits) (e·V per text token)."""
+    v = config.vocab_size
+    return 4 * batch_size * (seq_len - 1) * v + dtype_bytes * batch_size * seq_len * v
+
+
 # ---- strategies ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Strategy:
@@ -368,7 +376,8 @@ def component_activation_bytes(preset: str, micro_batch_size: int, seq_len: int,
     out = _encoder_activations(system, micro_batch_size, dtype_bytes)
     out["graph"] = _graph_activation_bytes(_graph_trace(cfg.graph, micro_batch_size, graph_nodes, graph_edges),
                                            cfg.graph.n_layers, dtype_bytes)
-    out["language"] = language_activation_bytes(cfg.language, micro_batch_size, seq_len, dtype_bytes, checkpointing)
+    out["language"] = (language_activation_bytes(cfg.language, micro_batch_size, seq_len, dtype_bytes, checkpointing)
+                       + loss_backward_bytes(cfg.language, micro_batch_size, seq_len, dtype_bytes))
     return {k: out[k] for k in COMPONENTS}
 
 
@@ -457,7 +466,8 @@ def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1,
     for name in names:
         s = STRATEGIES[name]
         e = s.activation_bytes
-        acts = {"language": language_activation_bytes(lm_config, micro_batch_size, seq_len, e, s.checkpointing)}
+        acts = {"language": language_activation_bytes(lm_config, micro_batch_size, seq_len, e, s.checkpointing)
+                + loss_backward_bytes(lm_config, micro_batch_size, seq_len, e)}
         if system is not None:
             if e not in encoders:
                 encoders[e] = _encoder_activations(system, micro_batch_size, e)
