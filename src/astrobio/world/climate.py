@@ -41,9 +41,13 @@ Integration: implicit in the linearised emission and the diffusion (delta form, 
 exact whatever the step), explicit in the albedo. A pseudo-time spin-up with annual-mean insolation
 from a warm 300 K start (so the warm branch is chosen where the ice-albedo feedback allows two states;
 pseudo steps are kept short against the ice-albedo feedback, C/dt = 20 dOLR/dT, so the spin-up
-follows the physical path instead of jumping into the snowball basin) is
-followed by `n_orbits` seasonal orbits of 12 months x `steps_per_month` steps; the last orbit's monthly
-means are returned.
+follows the physical path instead of jumping into the snowball basin; each planet leaves the batch once
+its global budget closes to 0.05 W m^-2) is followed by `n_orbits` seasonal orbits of 12 months x
+`steps_per_month` steps (one orbit when the orbit is < 0.1 C/B, where the seasonal transient is
+negligible; more, up to 3 x n_orbits, while the orbit-mean budget is off by > 0.5 W m^-2). The last
+orbit's monthly means are returned. Near an ice-albedo bifurcation a planet may still be drifting
+(we have seen up to ~8 W m^-2 imbalance in a synthetic population); the result then is a transient.
+Runaway planets report OLR = absorbed flux (the hot state radiates what it absorbs).
 
 Vertical structure on sigma = p / p_surface (surface first): a pseudo-adiabat (moist where the planet
 has water, dry otherwise; R and c_p of an N2/CO2 mixture) from the surface up to the skin temperature
