@@ -8,10 +8,12 @@ Physics constraints on the *predicted* datacube, denormalised with `batch.datacu
 1. humidity: 0 ≤ q ≤ q_sat(T, p), p = σ·p_surface (the prior surface pressure of the batch);
 2. lapse rate: temperature must not increase with height between levels below the tropopause
    (σ ≥ `tropopause_sigma`); an isothermal layer is allowed;
-3. energy balance: the planet emits σT_e⁴ = absorbed flux S(1−A)/4 with its emission temperature T_e
-   between the top-level and the surface temperature, and Bond albedo A within `albedo_range`. So the
-   area- and time-mean σT_top⁴ must not exceed S(1−A_min)/4 and σT_surface⁴ must not fall below
-   S(1−A_max)/4, each within a relative `energy_tolerance` (hinge).
+3. energy balance: a planet in balance emits its absorbed flux S(1−A)/4 at an effective temperature
+   T_e, and a greenhouse atmosphere can only warm the surface above it (grey Eddington:
+   T_s⁴ = T_e⁴(1 + ¾τ) ≥ T_e⁴). So the area- and time-mean σT_surface⁴ must not fall below
+   S(1−A_max)/4 for the largest admissible Bond albedo, within a relative `energy_tolerance` (hinge).
+   No upper bound is put on the top model level: in an optically thick atmosphere (Venus, the world's
+   runaway states) σ ≈ 0.1 still lies far below the emission level and is much warmer than T_e.
 Each term is a squared hinge in normalised units: exactly 0 on a physically consistent cube.
 """
 
@@ -55,9 +57,10 @@ class LossConfig:
     tropopause_sigma: float = 0.2
     """Levels with σ = p/p_s ≥ this are 'below the tropopause' for the lapse-rate check (Earth ≈ 0.1–0.25)."""
     albedo_range: Tuple[float, float] = (0.0, 0.8)
-    """Admissible Bond albedo; Solar System planets span 0.07 (Mercury) to 0.76 (Venus) (NASA fact sheets)."""
+    """Admissible Bond albedo (the maximum sets the energy bound); Solar System planets span 0.07 (Mercury)
+    to 0.76 (Venus) (NASA fact sheets), the world's ice albedo is 0.77 (Spiegel et al. 2008)."""
     energy_tolerance: float = 0.1
-    """Relative slack of the energy-balance band (the EBM's OLR is not exactly grey-body)."""
+    """Relative slack of the energy bound (the EBM's OLR is not exactly grey-body)."""
 
     def __post_init__(self) -> None:
         lo, hi = self.albedo_range
@@ -70,17 +73,17 @@ class LossConfig:
 def saturation_vapour_pressure(temperature_k: torch.Tensor) -> torch.Tensor:
     """Clausius–Clapeyron with constant latent heat, anchored at water's triple point (Pa):
     e_s = e_t · exp[(L/R_v)(1/T_t − 1/T)] (Wallace & Hobbs 2006, eq. 3.61; L, R_v, T_t, e_t in
-    `astrobio.constants`). Within ~3% of Murphy & Koop (2005) between 260 and 310 K."""
+    `astrobio.constants`), as in `astrobio.world.climate`. Within ~3% of Murphy & Koop (2005) at 260–310 K."""
     return P_TRIPLE_WATER * torch.exp((L_VAP_WATER / R_VAPOUR) * (1.0 / T_TRIPLE_WATER - 1.0 / temperature_k))
 
 
 def saturation_specific_humidity(temperature_k: torch.Tensor, pressure_pa: torch.Tensor) -> torch.Tensor:
-    """q_sat = ε e_s / (p − (1 − ε) e_s) in kg/kg (Wallace & Hobbs 2006, eq. 3.57), capped at 1 where
-    e_s ≥ p (boiling: the whole column can be vapour). Same formula as the world's climate model."""
-    es = saturation_vapour_pressure(temperature_k)
-    denom = pressure_pa - (1.0 - EPSILON_WATER) * es
-    q = EPSILON_WATER * es / denom.clamp(min=EPSILON_WATER * es)
-    return q.clamp(max=1.0)
+    """q_sat = ε e / (p − (1 − ε) e), e = min(e_s(T), p) in kg/kg (Wallace & Hobbs 2006, eq. 3.57); where
+    e_s ≥ p the air would be pure vapour and q_sat = 1. The torch twin of
+    `astrobio.world.climate.saturation_specific_humidity` (same formula, same constants)."""
+    p = torch.as_tensor(pressure_pa, dtype=temperature_k.dtype, device=temperature_k.device)
+    e = torch.minimum(saturation_vapour_pressure(temperature_k), p)
+    return EPSILON_WATER * e / (p - (1.0 - EPSILON_WATER) * e).clamp(min=1e-30)
 
 
 def _area_weights(lat_deg: torch.Tensor) -> torch.Tensor:
@@ -110,16 +113,13 @@ def physics_losses(cube: torch.Tensor, stats: Dict[str, torch.Tensor], sigma_lev
 
     w = _area_weights(lat_deg.to(cube))[None, None, :, None]  # (1, 1, lat, 1)
     n_cells = Tz.shape[1] * Tz.shape[3]  # time × lon
-    emit_top = SIGMA_SB * (Tz[..., -1].pow(4) * w).sum((1, 2, 3)) / n_cells  # (B,) W m-2
-    emit_sfc = SIGMA_SB * (Tz[..., 0].pow(4) * w).sum((1, 2, 3)) / n_cells
+    emit_sfc = SIGMA_SB * (Tz[..., 0].pow(4) * w).sum((1, 2, 3)) / n_cells  # (B,) W m-2
     S = instellation_wm2.to(cube)
     valid = torch.isfinite(S) & (S > 0)
     S = torch.where(valid, S, torch.ones_like(S))
-    a_lo, a_hi = config.albedo_range
-    tol = config.energy_tolerance
-    over = F.relu(emit_top * (1 - tol) - S * (1 - a_lo) / 4)  # top level too warm to radiate so little
-    under = F.relu(S * (1 - a_hi) / 4 - emit_sfc * (1 + tol))  # surface too cold to radiate the absorbed flux
-    energy = (((over + under) / (S / 4)).pow(2) * valid).sum() / valid.sum().clamp(min=1)
+    absorbed_min = S * (1 - config.albedo_range[1]) / 4
+    under = F.relu(absorbed_min - emit_sfc * (1 + config.energy_tolerance))  # surface colder than T_e
+    energy = ((under / (S / 4)).pow(2) * valid).sum() / valid.sum().clamp(min=1)
     return {"humidity": humidity, "lapse_rate": lapse, "energy_balance": energy}
 
 
