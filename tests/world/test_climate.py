@@ -154,6 +154,19 @@ def test_bad_inputs_raise(field, value):
     assert err.value.field == field
 
 
+def test_derived_inputs():
+    x = _inputs([EARTH, PLANETS["locked"]]).validated()
+    assert x.orbital_period_days[0] == pytest.approx(365.25, abs=3.0)  # Kepler with the mean-dwarf mass
+    assert x.orbital_period_days[1] == 17.0  # synchronous rotation
+    assert x.planet_mass_earth[0] == pytest.approx(1.0, abs=0.01)  # from g via R = M^0.279
+    assert 5600.0 < x.star_teff_k[0] < 5900.0 and 3200.0 < x.star_teff_k[1] < 3600.0
+
+
+def test_empty_batch():
+    res = climate.run_climate(climate.ClimateInputs(**{k: np.array([]) for k in EARTH}))
+    assert res.air_temperature.shape == (0, 12, 8, 16, 5) and res.runaway.shape == (0,)
+
+
 def test_shape_mismatch_raises():
     x = _inputs([EARTH, EARTH])
     x.ocean_fraction = np.array([0.7])

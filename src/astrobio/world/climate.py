@@ -292,6 +292,7 @@ def _cold_gain(w, forcing):
 
 
 def _albedo(t, warm, wet):
+    """Spiegel et al. (2008) ice-albedo blend: warm albedo -> 0.77 below ~268 K where there is water."""
     ice = 0.5 * (1.0 - np.tanh((t - T_ICE) / DT_ICE))
     return warm + wet * np.maximum(ALBEDO_ICE - warm, 0.0) * ice
 
