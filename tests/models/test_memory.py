@@ -127,7 +127,7 @@ def test_plan_rejects_bad_input():
 
 def test_system_counts_sum_to_total():
     pytest.importorskip("astrobio.models.system")
-    from astrobio.models.memory import count_parameters
+    from astrobio.models.memory import COMPONENTS, component_activation_bytes, count_parameters
     from astrobio.models.presets import SystemConfig
     from astrobio.models.system import UnifiedMultiModalSystem
 
@@ -139,6 +139,11 @@ def test_system_counts_sum_to_total():
     assert counts["total"] == count_module_parameters(real)
     assert counts["language"] == count_module_parameters(real.language)
     assert counts["datacube"] == count_module_parameters(real.datacube)
+    acts = component_activation_bytes("tiny", 1, 16, 4, checkpointing=False, graph_nodes=12, graph_edges=24)
+    assert tuple(acts) == COMPONENTS and all(v > 0 for v in acts.values())
+    # bf16 activations are smaller; the LM's shrink further with checkpointing
+    acts_ckpt = component_activation_bytes("tiny", 1, 16, 2, checkpointing=True, graph_nodes=12, graph_edges=24)
+    assert all(acts_ckpt[k] < acts[k] for k in COMPONENTS)
 
 
 def test_memory_cli_json():

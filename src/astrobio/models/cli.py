@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
                                    "parameters": counts, "rows": [r.to_dict() for r in rows], "verdict": line},
                                   indent=2))
             return
-        console = Console(width=max(Console().width, 110))
+        console = Console(width=max(Console().width, 132))
         console.print("parameters: " + ", ".join(f"{k} {v / 1e6:,.2f}M" for k, v in counts.items()))
         table = Table(title=f"{preset} ({component}), micro-batch {micro_batch_size}, {num_gpus} × "
                             f"{gpu_memory_gb:g} GiB, headroom {headroom:.0%}")

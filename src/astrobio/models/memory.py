@@ -420,7 +420,7 @@ def _row(s: Strategy, counts: dict[str, int], acts: dict[str, int], lm_config: L
     weights, grads, opt = weights / num_gpus, grads / num_gpus, opt / num_gpus
     act = float(sum(acts.values()))
     total = weights + grads + opt + act
-    on_cpu = "fp32 master, Adam states, grads" if s.cpu_bytes else "-"
+    on_cpu = "master+Adam+grads" if s.cpu_bytes else "-"
     return MemoryRow(s.name, s.description, weights / GIB, grads / GIB, opt / GIB, act / GIB, total / GIB,
                      cpu / GIB, total / GIB <= (1 - headroom) * gpu_gb, on_cpu)
 
