@@ -36,12 +36,8 @@ def _dataset_for_runs(loaded: LoadedRun, runs, workdir: Path):
     """A dataset over new runs that uses the training store's normalisation stats and tokenizer."""
     from astrobio.data import PlanetRunDataset, RealDataStorage
 
-    store = RealDataStorage(workdir)
-    store.write_runs(runs, config={"purpose": "prediction"})
-    ds = PlanetRunDataset(loaded.data_path, "test", seed=loaded.seed)
-    ds._store = store  # read items from the prediction store; stats/tokenizer stay the training ones
-    ds.run_ids = [r.run_id for r in runs]
-    return ds
+    RealDataStorage(workdir).write_runs(runs, config={"purpose": "prediction"})
+    return PlanetRunDataset(loaded.data_path, "test", seed=loaded.seed).reading_runs_from(workdir)
 
 
 def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = MC_SAMPLES,
@@ -55,10 +51,12 @@ def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = M
     with tempfile.TemporaryDirectory(prefix="astrobio-predict-") as tmp:
         ds = _dataset_for_runs(loaded, runs, Path(tmp))
         res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
-        ds._store.close()
+        position = {rid: k for k, rid in enumerate(ds.run_ids)}  # the dataset orders runs by id
+        ds._close_store()
     probs = M.softmax(res["logits"], temperature)
     rows = []
-    for i, run in enumerate(runs):
+    for run in runs:
+        i = position[run.run_id]
         o = run.observed
         row = {"name": run.truth.name, "system": run.system, "source": run.truth.source,
                "predicted_class": M.CLASS_NAMES[int(probs[i].argmax())]}

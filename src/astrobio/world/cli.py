@@ -32,15 +32,6 @@ def _simulate_chunk(args):
     return simulate.simulate_runs(truths, seed=seed, resolution=resolution)
 
 
-def _warm_metabolism() -> None:
-    from astrobio.world import metabolism
-
-    env = metabolism.environment_from_conditions(light_available=True, co2_vmr=4e-4, h2_vmr=1e-4, o2_vmr=0.0,
-                                                 liquid_water=True, temperature_k=288.0)
-    metabolism.viable_biospheres(env)
-    metabolism.metabolic_graph(env)
-
-
 def _pending_chunks(truths, existing: set[str], chunk: int):
     from astrobio.world.simulate import run_id_for
 
@@ -84,7 +75,9 @@ def simulate_to_store(out: Path, n: int, seed: int, resolution: str, workers: in
                   console=console, disable=not progress) as bar:
         task = bar.add_task("runs", total=pending)
         if workers > 1 and len(tasks) > 1:
-            _warm_metabolism()  # load the genome-scale models once, before forking: workers share them
+            from astrobio.world import metabolism
+
+            metabolism.warm_up()  # load the genome-scale models once, before forking: workers share them
             with mp.get_context("fork").Pool(workers) as pool:
                 for runs in pool.imap(_simulate_chunk, tasks):
                     storage.write_runs(runs, config=config)

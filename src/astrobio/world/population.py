@@ -249,6 +249,7 @@ def catalog_observation(truth: PlanetTruth) -> PlanetObserved:
 # ---------------------------------------------------------------- real planets
 CATALOG_DEFAULT_AGE_GYR = 5.0  # assumed when the catalog gives no age (mid main-sequence)
 CATALOG_TRANSITS = 0  # no transmission spectrum exists for catalog planets in this package
+CATALOG_ECC_MAX = 0.9  # values outside [0, 0.9) are treated as unknown (circular orbit assumed)
 
 
 def _float(row: dict, key: str) -> float:
@@ -301,7 +302,7 @@ def catalog_truth_from_row(row: dict) -> PlanetTruth:
             raise InputValidationError("semimajor_axis_au", "", "a semimajor axis or an orbital period")
         a = float(orbits.semimajor_axis_au(period, m_star))
     ecc = _float(row, "eccentricity")
-    if not np.isfinite(ecc):
+    if not (np.isfinite(ecc) and 0.0 <= ecc < CATALOG_ECC_MAX):  # a few catalog entries are negative
         ecc, missing = 0.0, missing + ["eccentricity"]
     age = _float(row, "star_age_gyr")
     if not np.isfinite(age):
@@ -320,7 +321,7 @@ def catalog_truth_from_row(row: dict) -> PlanetTruth:
         float(np.clip(math.exp(-age / 1.0), 0, 1)),
         distance_pc=dist, star_jmag=float(stars.apparent_j_magnitude(np.array([teff]), np.array([lum]),
                                                                         np.array([dist]))[0]),
-        planet_radius_earth=r_p, planet_mass_earth=m_p, semimajor_axis_au=a, eccentricity=min(ecc, 0.9),
+        planet_radius_earth=r_p, planet_mass_earth=m_p, semimajor_axis_au=a, eccentricity=ecc,
         obliquity_deg=0.0 if locked else 23.44, rotation_period_days=period_d if locked else 1.0,
         tidally_locked=locked, surface_pressure_bar=1.0, composition=prior, ocean_fraction=0.7,
         surface_albedo=0.3, cloud_top_pressure_bar=1.0, biosphere="none", atmosphere_retained=True,
