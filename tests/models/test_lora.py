@@ -139,3 +139,14 @@ def test_qlora_on_4bit_checkpoint(tmp_path):
     assert all(p.grad is not None for n, p in m.named_parameters() if "lora_A" in n)
     opt.step()
     assert torch.equal(packed.detach(), packed0)
+
+
+def test_lora_on_the_real_fusion_block():
+    fusion = pytest.importorskip("astrobio.models.fusion")
+    torch.manual_seed(0)
+    block = fusion.CrossModalFusion(fusion.FusionConfig.from_name("tiny"))
+    targets = [m for n, m in block.named_modules() if n.split(".")[-1] in ("q_proj", "k_proj", "v_proj", "o_proj")]
+    assert targets and all(isinstance(m, nn.Linear) for m in targets)
+    apply_lora(block, r=2, alpha=4)
+    assert trainable_parameters(block)["trainable"] == sum(2 * (m.in_features + m.out_features) for m in targets)
+    assert len(lora_layers(block)) == len(targets)
