@@ -104,6 +104,9 @@ def test_system_config_round_trip():
         cfg = SystemConfig.from_name(name)
         again = SystemConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert again == cfg
+    assert SystemConfig.from_name("tiny").language.vocab_size == 2048  # the corpus tokenizer's default
+    assert SystemConfig.from_name("small", vocab_size=500).language.vocab_size == 500
+    assert SystemConfig.from_name("xl").language.vocab_size == 32000  # Llama checkpoints
     with pytest.raises(InputValidationError):
         SystemConfig.from_name("medium")
     with pytest.raises(InputValidationError):

@@ -133,7 +133,8 @@ class CrossModalFusion(nn.Module):
         self.blocks = nn.ModuleList(
             Block(D, config.n_heads, config.mlp_ratio, config.dropout) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(D)
-        self.gate = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1, bias=False))  # a bias is softmax-invariant
+        # no final bias: a bias shared by all modalities cancels in the softmax
+        self.gate = nn.Sequential(nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1, bias=False))
         self.out = nn.Linear(2 * D, D)
 
     def forward(self, modality_features: Dict[str, torch.Tensor], modality_mask: Optional[torch.Tensor] = None,

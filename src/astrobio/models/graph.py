@@ -129,7 +129,8 @@ class ConvLayer(nn.Module):
         from torch_geometric.nn import TransformerConv
 
         H = c.hidden_dim
-        self.conv = TransformerConv(H, H // c.n_heads, heads=c.n_heads, edge_dim=c.edge_dim, beta=True, dropout=c.dropout)
+        self.conv = TransformerConv(H, H // c.n_heads, heads=c.n_heads, edge_dim=c.edge_dim, beta=True,
+                                    dropout=c.dropout)
         self.norm1 = nn.LayerNorm(H)
         self.ff = nn.Sequential(nn.Linear(H, int(H * c.mlp_ratio)), nn.GELU(), nn.Linear(int(H * c.mlp_ratio), H),
                                 nn.Dropout(c.dropout))
