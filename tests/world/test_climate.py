@@ -66,6 +66,14 @@ def test_more_co2_is_warmer(demo):
     assert np.all(np.diff(t) > 0.2), t
 
 
+def test_snowball_hysteresis():
+    # Budyko-Sellers bistability: present Earth is warm from a warm start but stays a snowball once frozen.
+    x = _inputs([EARTH])
+    warm = climate.run_climate(x, initial_temperature_k=300.0).global_mean_surface_temperature_k[0]
+    cold = climate.run_climate(x, initial_temperature_k=200.0).global_mean_surface_temperature_k[0]
+    assert warm > 285.0 and cold < 230.0
+
+
 def test_locked_planet_hot_substellar_point_cold_nightside(demo):
     ts = demo.surface_temperature[_i("locked")].mean(axis=0)  # (lat, lon)
     grid = demo.grid

@@ -526,13 +526,13 @@ class _EnergyBalance:
             t[active] = ta
         return t
 
-    def run(self, pl: _Planets, max_spinup: int, n_orbits: int, steps_per_month: int):
+    def run(self, pl: _Planets, max_spinup: int, n_orbits: int, steps_per_month: int, t_start: float):
         """Monthly-mean T (P, 12, lat, nlon), and global annual-mean absorbed and OLR fluxes (P,)."""
         g = self.grid
         n = pl.s0.shape[0]
         n_steps = g.n_months * steps_per_month
         q_orbit = self.orbit_insolation(pl, n_steps)  # (n_steps, P, lat, nlon)
-        t = self.spin_up(pl, np.full((n, g.nlat, self.nlon), 300.0), q_orbit.mean(axis=0), max_spinup)
+        t = self.spin_up(pl, np.full((n, g.nlat, self.nlon), t_start), q_orbit.mean(axis=0), max_spinup)
         # Orbits much shorter than the thermal time C/B have a negligible seasonal transient: one orbit.
         short = (pl.period_s < SHORT_ORBIT_FRACTION * pl.heat_capacity / OLR_B)[:, 0, 0]
         min_orbits = np.where(short, 1, n_orbits)
@@ -566,7 +566,7 @@ class _EnergyBalance:
         return monthly, absorbed_mean, olr_mean
 
 
-def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, steps_per_month):
+def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, steps_per_month, t_start):
     """EBM for rotating (zonally symmetric) and tidally locked (2-D) planets; T_s (P, 12, lat, lon)."""
     pl = _planet_coefficients(x)
     n = x.luminosity_lsun.shape[0]
@@ -577,7 +577,7 @@ def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, st
         if not mask.any():
             continue
         ebm = _EnergyBalance(grid, grid.nlon if locked else 1)
-        t, absorbed[mask], olr[mask] = ebm.run(pl.subset(mask), n_spinup, n_orbits, steps_per_month)
+        t, absorbed[mask], olr[mask] = ebm.run(pl.subset(mask), n_spinup, n_orbits, steps_per_month, t_start)
         ts[mask] = np.broadcast_to(t, t.shape[:-1] + (grid.nlon,))
     return ts, absorbed, olr
 
@@ -709,15 +709,18 @@ def _vertical_structure(ts, x: ClimateInputs, t_skin, grid: ClimateGrid, chunk: 
 
 
 def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spinup: int = 2000, n_orbits: int = 5,
-                steps_per_month: int = 4) -> ClimateResult:
+                steps_per_month: int = 4, initial_temperature_k: float = 300.0) -> ClimateResult:
     """Run the seasonal EBM and build the (P, 12, lat, lon, lev) temperature/humidity datacube.
 
     n_spinup is the most pseudo-time spin-up steps (a planet leaves once it is in balance); then
     n_orbits seasonal orbits of 12 x steps_per_month steps (one for orbits much shorter than the
     thermal time), continued up to 3 x n_orbits while the orbit-mean budget is off by > 0.5 W m^-2.
+    initial_temperature_k: uniform start; the default warm start picks the warm branch where the
+    ice-albedo feedback allows two climates (a cold start finds the snowball: hysteresis).
     """
     x = inputs.validated()
-    ts, absorbed, olr = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month)
+    t_start = float(validated_array("initial_temperature_k", initial_temperature_k, 10.0, 1000.0))
+    ts, absorbed, olr = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month, t_start)
     runaway, t_hot = _runaway(x)
     ts = np.where(runaway[:, None, None, None], t_hot[:, None, None, None], ts)
     olr = np.where(runaway, absorbed, olr)  # the hot state re-establishes balance (Goldblatt et al. 2013)
