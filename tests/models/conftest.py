@@ -111,3 +111,15 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
 def batch() -> MultiModalBatch:
     """B = 4; sample 1 lacks the spectrum and the text, sample 2 the graph, sample 3 the datacube."""
     return make_batch(4, seed=0, missing={"spectrum": [1], "text": [1], "graph": [2], "datacube": [3]})
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny-model training loops on one intra-op thread, restoring the setting after.
+
+    Tiny models are dominated by per-op overhead, where a second thread gains little; on a shared 2-core
+    machine a spinning second OpenMP thread made the 32-sample overfit test 10-20× slower (measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

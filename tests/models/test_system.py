@@ -13,6 +13,8 @@ from astrobio.models.presets import SystemConfig
 
 from .conftest import make_batch
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def tiny_system(**overrides):
     torch.manual_seed(0)
