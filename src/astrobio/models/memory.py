@@ -125,7 +125,8 @@ def trace_activation_bytes(fn: Callable[[], Any], params: list[torch.Tensor]) ->
 
     Counted: every tensor autograd saves for backward plus the tensors in the result (e.g. logits,
     alive until the loss), deduplicated by storage, excluding the parameters `params`. On the meta
-    device, SDPA is traced as a fused kernel (see `_FusedAttentionShapes`).
+    device, SDPA is traced as a fused kernel (see `_FusedAttentionShapes`, swapped into
+    `torch.nn.functional` for the duration of the trace; not thread-safe).
     """
     if any(p.device.type == "meta" for p in params):
         sdpa = torch.nn.functional.scaled_dot_product_attention
