@@ -205,6 +205,7 @@ class Trainer:
         self.train_time_s, self.samples_seen = 0.0, 0
         self._loader_gen_epoch_state: torch.Tensor | None = None
         self._stop_signal = False
+        self._bar_active = False
 
     # ------------------------------------------------------------ public API
 
@@ -234,6 +235,7 @@ class Trainer:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
             torch.use_deterministic_algorithms(True, warn_only=True)
         progress = _progress(ctx.is_main, cfg.max_steps)
+        self._bar_active = progress is not None
         task = progress.add_task("train", total=cfg.max_steps, completed=self.step, info="") if progress else None
         window = _Window()
         stop_reason = "max_steps"
@@ -431,6 +433,9 @@ class Trainer:
                 row = {"step": self.step, "kind": "val", **metrics, "best_val_macro_f1": self.best_f1}
                 self._append_history(row)
                 tracker.log_metrics(metrics, self.step)
+                log.info("step %d  val loss %.4f  accuracy %.3f  macro-F1 %.3f (best %.3f at step %d)", self.step,
+                         metrics["val/loss"], metrics["val/accuracy"], metrics["val/macro_f1"], self.best_f1,
+                         self.best_step)
             state = self._state(rng or capture_rng_state())
             if improved:
                 atomic_torch_save(state, self.ckpt_dir / "best.pt")
@@ -513,6 +518,9 @@ class Trainer:
         if self.ctx.is_main:
             self._append_history(row)
             tracker.log_metrics({k: v for k, v in row.items() if k not in ("step", "kind")}, self.step)
+            if not self._bar_active:  # the progress bar shows the same on a terminal
+                log.info("step %d/%d  loss %.4f  lr %.2e  grad norm %.2f  %.1f samples/s", self.step,
+                         self.config.max_steps, row["train/loss"], row["lr"], grad_norm, row["samples_per_s"])
 
     def _append_history(self, row: dict[str, Any]) -> None:
         with open(self.out_dir / "history.jsonl", "a") as f:
