@@ -53,14 +53,17 @@ def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, voc
         modality_mask=torch.ones(B, len(MODALITIES), dtype=torch.bool))
 
 
-def time_step(fn, warmup: int, steps: int) -> float:
-    """Mean seconds of fn() (forward + backward) over `steps` after `warmup` calls."""
+def time_step(fn, warmup: int, steps: int) -> tuple[float, float]:
+    """Mean wall and CPU seconds (all threads of this process) of fn() over `steps` after `warmup` calls.
+
+    On a shared machine the CPU time is the better estimate of what the step costs: with one thread it is
+    close to the wall time the step would take on an idle core."""
     for _ in range(warmup):
         fn()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         fn()
-    return (time.perf_counter() - t0) / steps
+    return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
 def bench_preset(preset: str, args) -> list[dict]:
@@ -94,9 +97,10 @@ def bench_preset(preset: str, args) -> list[dict]:
         def step():
             m.zero_grad(set_to_none=True)
             loss_fn().backward()
-        sec = time_step(step, args.warmup, args.steps)
+        sec, cpu = time_step(step, args.warmup, args.steps)
         rows.append({"preset": preset, "component": name, "params_M": sum(p.numel() for p in module.parameters()) / 1e6,
-                     "batch": args.batch_size, "step_s": sec, "samples_per_s": args.batch_size / sec})
+                     "batch": args.batch_size, "step_s": sec, "samples_per_s": args.batch_size / sec,
+                     "cpu_s": cpu, "samples_per_cpu_s": args.batch_size / cpu})
     return rows
 
 
@@ -123,10 +127,12 @@ def main() -> None:
     rows = [r for preset in args.presets for r in bench_preset(preset, args)]
     print(f"forward+backward, fp32, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, grid {args.grid}, "
           f"graphs {args.graph_nodes[0]}-{args.graph_nodes[1]} nodes, text {args.text_tokens} tokens")
-    print(f"{'preset':<7}{'component':<13}{'params (M)':>11}{'batch':>7}{'s/step':>9}{'samples/s':>11}")
+    print(f"load average {os.getloadavg()[0]:.1f} (CPU time excludes waiting for a shared core)")
+    print(f"{'preset':<7}{'component':<13}{'params (M)':>11}{'batch':>7}{'s/step':>9}{'samples/s':>11}"
+          f"{'CPU-s/step':>12}{'samples/CPU-s':>15}")
     for r in rows:
         print(f"{r['preset']:<7}{r['component']:<13}{r['params_M']:>11.2f}{r['batch']:>7}{r['step_s']:>9.3f}"
-              f"{r['samples_per_s']:>11.1f}")
+              f"{r['samples_per_s']:>11.1f}{r['cpu_s']:>12.3f}{r['samples_per_cpu_s']:>15.1f}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)
