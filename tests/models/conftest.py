@@ -91,6 +91,8 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
                 ids[i], attn[i] = PAD_ID, 0
                 ids[i, 0], attn[i, 0] = BOS_ID, 1
 
+    regression = torch.randn(B, len(REGRESSION_KEYS), generator=g)
+    regression[:, REGRESSION_KEYS.index("surface_pressure_bar")] = 1.0  # 1 bar (stats are mean 0, std 1)
     return MultiModalBatch(
         run_ids=[f"run-{seed}-{i}" for i in range(B)],
         datacube=datacube, datacube_target=target, datacube_stats={"mean": mean, "std": std},
@@ -101,7 +103,7 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
         instellation_wm2=1361.0 * (0.5 + torch.rand(B, generator=g)),
         surface_pressure_bar=torch.ones(B),
         labels=torch.randint(0, 3, (B,), generator=g),
-        regression_targets=torch.randn(B, len(REGRESSION_KEYS), generator=g),
+        regression_targets=regression,
         regression_stats={"mean": torch.zeros(len(REGRESSION_KEYS)), "std": torch.ones(len(REGRESSION_KEYS))},
         modality_mask=mask,
     )

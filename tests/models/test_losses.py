@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from astrobio.errors import InputValidationError
-from astrobio.models.losses import (LossConfig, consistency_loss, physics_losses, saturation_specific_humidity,
-                                    saturation_vapour_pressure)
+from astrobio.models.losses import (LossConfig, compute_multimodal_loss, consistency_loss, physics_losses,
+                                    saturation_specific_humidity, saturation_vapour_pressure,
+                                    target_surface_pressure_bar)
 
 
 def phys(batch, cube, config=LossConfig(), **kw):
@@ -50,6 +51,28 @@ def test_saturation_matches_the_world_climate_model():
 def test_physics_loss_zero_on_consistent_cube(batch):
     out = phys(batch, batch.datacube_target)
     assert {k: v.item() for k, v in out.items()} == {"humidity": 0.0, "lapse_rate": 0.0, "energy_balance": 0.0}
+
+
+def test_true_surface_pressure_from_the_label(batch):
+    k = 2  # REGRESSION_KEYS.index("surface_pressure_bar")
+    batch.regression_stats = {"mean": torch.full((7,), 0.5), "std": torch.full((7,), 2.0)}
+    batch.regression_targets[:, k] = torch.tensor([0.25, 1.0, float("nan"), -1.0])
+    # 0.5 + 2 x: 1.0 and 2.5 bar; NaN and a non-positive pressure fall back to the prior 1 bar
+    assert torch.equal(target_surface_pressure_bar(batch), torch.tensor([1.0, 2.5, 1.0, 1.0]))
+
+
+def test_total_loss_physics_is_zero_for_the_true_cube(batch):
+    from astrobio.models.presets import SystemConfig
+    from astrobio.models.system import UnifiedMultiModalSystem
+
+    torch.manual_seed(0)
+    cfg = SystemConfig.from_name("tiny")
+    with torch.no_grad():
+        out = UnifiedMultiModalSystem(cfg)(batch)
+    out["datacube"]["reconstruction"] = batch.datacube_target.clone()
+    loss = compute_multimodal_loss(out, batch, cfg.loss)
+    assert loss["physics"].item() == 0.0 and loss["datacube"].item() == 0.0
+    assert loss["total"].item() > 0.0
 
 
 def test_supersaturation_is_penalised(batch):

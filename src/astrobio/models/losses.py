@@ -5,7 +5,9 @@ total = 1.0·classification (CE) + 0.3·language (next-token CE) + 0.2·graph (e
 The first five weights are the seed's; all are configurable in `LossConfig`.
 
 Physics constraints on the *predicted* datacube, denormalised with `batch.datacube_stats`:
-1. humidity: 0 ≤ q ≤ q_sat(T, p), p = σ·p_surface (the prior surface pressure of the batch);
+1. humidity: 0 ≤ q ≤ q_sat(T, p), p = σ·p_surface. The predicted cube is the *true* run, so p_surface is
+   the true surface pressure (a regression label, denormalised), or the batch's prior pressure where the
+   label is missing;
 2. lapse rate: temperature must not increase with height between levels below the tropopause
    (σ ≥ `tropopause_sigma`); an isothermal layer is allowed;
 3. energy balance: a planet in balance emits its absorbed flux S(1−A)/4 at an effective temperature
@@ -123,6 +125,17 @@ def physics_losses(cube: torch.Tensor, stats: Dict[str, torch.Tensor], sigma_lev
     return {"humidity": humidity, "lapse_rate": lapse, "energy_balance": energy}
 
 
+def target_surface_pressure_bar(batch: Any) -> torch.Tensor:
+    """Surface pressure of the true run [bar] per sample: the denormalised `surface_pressure_bar` label,
+    falling back to the prior `batch.surface_pressure_bar` where the label is not finite and positive."""
+    from astrobio.world.types import REGRESSION_KEYS
+
+    k = REGRESSION_KEYS.index("surface_pressure_bar")
+    st = batch.regression_stats
+    ps = batch.regression_targets[:, k] * st["std"][k] + st["mean"][k]  # (B,)
+    return torch.where(torch.isfinite(ps) & (ps > 0), ps, batch.surface_pressure_bar)
+
+
 def consistency_loss(embeddings: Dict[str, torch.Tensor], modality_mask: torch.Tensor,
                      temperature: float) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP, Radford et al. 2021) between every pair of modality embeddings, over the
@@ -172,7 +185,7 @@ def compute_multimodal_loss(outputs: Dict[str, Any], batch: Any, config: LossCon
         lm["logits"], labels_from_input_ids(batch.input_ids, batch.attention_mask), batch.attention_mask)
     out.update(graph_loss(outputs["graph"], batch.graph, mask[:, 1], config))
     phys = physics_losses(outputs["datacube"]["reconstruction"], batch.datacube_stats, batch.sigma_levels,
-                          batch.lat_deg, batch.instellation_wm2, batch.surface_pressure_bar, config)
+                          batch.lat_deg, batch.instellation_wm2, target_surface_pressure_bar(batch), config)
     out.update({f"physics_{k}": v for k, v in phys.items()})
     out["physics"] = sum(phys.values())
     out["consistency"] = consistency_loss(outputs["embeddings"], mask, config.consistency_temperature)
