@@ -25,8 +25,9 @@ from astrobio.models.spectrum import SpectrumEncoderConfig
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
 PRESET_NAMES = ("tiny", "small", "base", "xl")
-# The demo system narrows the language preset "small" (5.4M parameters, ~70 GFLOP per forward+backward of
-# 16 × 128 tokens, the bulk of a step on 2 CPU cores) so the whole system trains at tens of samples/s.
+# The demo system narrows the language preset "small" (~5M parameters: ≈ 6·N·tokens ≈ 50 GFLOP per
+# forward+backward of 16 × 128 tokens, seconds on 2 CPU cores) so the whole system trains at tens of
+# samples/s (benchmarks/models.py).
 SYSTEM_LANGUAGE_OVERRIDES = {
     "small": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2),
@@ -41,6 +42,8 @@ def physics_token_width(n_numerical: int) -> int:
 
 @dataclass
 class SystemConfig:
+    """Everything `UnifiedMultiModalSystem` and `compute_multimodal_loss` need; `from_name` for presets."""
+
     datacube: DatacubeConfig = field(default_factory=DatacubeConfig)
     """Climate datacube CNN–ViT."""
     graph: GraphVAEConfig = field(default_factory=GraphVAEConfig)
