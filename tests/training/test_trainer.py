@@ -85,7 +85,9 @@ def test_training_learns_and_writes_outputs(tmp_path):
     assert (tmp_path / "checkpoints" / "best.pt").is_file() and (tmp_path / "checkpoints" / "last.pt").is_file()
     rows = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
     train_row = next(r for r in rows if r["kind"] == "train")
-    assert train_row["mem/rss_gb"] > 0 and train_row["samples_per_s"] > 0 and train_row["lr"] > 0
+    assert train_row["mem/rss_gb"] > 0 and train_row["samples_per_s"] > 0
+    lrs = [r["lr"] for r in rows if r["kind"] == "train"]  # the lr each update used: warm-up 2, cosine to 0.1·lr
+    assert lrs[:2] == pytest.approx([1.5e-2, 3e-2]) and lrs[-1] == pytest.approx(cosine_lr_factor(23, 2, 24, 0.1) * 3e-2)
     assert [r["step"] for r in rows if r["kind"] == "val"] == [8, 16, 24]
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["environment"]["torch"] == torch.__version__ and info["data_fingerprint"] == "toy"

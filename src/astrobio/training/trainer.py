@@ -198,6 +198,9 @@ class Trainer:
             self.val_loader = make_loader(val_dataset, batch_size=config.batch_size, num_workers=config.num_workers,
                                           sampler=ShardSampler(len(val_dataset), self.ctx.world_size, self.ctx.rank),
                                           seed=config.seed)
+        if self.val_loader is None:
+            log.warning("no validation split (%s items for %d ranks): no evaluation, early stopping or best.pt",
+                        0 if val_dataset is None else len(val_dataset), self.ctx.world_size)
         # progress state (all saved in checkpoints)
         self.step = 0
         self.epoch, self.batch_index = 0, 0  # micro-batches of `epoch` this rank has consumed
@@ -206,6 +209,7 @@ class Trainer:
         self._loader_gen_epoch_state: torch.Tensor | None = None
         self._stop_signal = False
         self._bar_active = False
+        self.step_lr = config.lr
 
     # ------------------------------------------------------------ public API
 
@@ -367,6 +371,7 @@ class Trainer:
         elif grad_norm > cfg.grad_norm_warn:
             log.warning("step %d: large gradient norm %.2f before clipping (warn above %.1f)", step, grad_norm,
                         cfg.grad_norm_warn)
+        self.step_lr = self.optimizer.param_groups[0]["lr"]  # the lr this update uses (logged)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -507,7 +512,7 @@ class Trainer:
         losses = window.mean_losses(self.ctx)
         row = {"step": self.step, "kind": "train", "epoch": self.epoch,
                **{f"train/{'loss' if k == 'total' else 'loss_' + k}": v for k, v in losses.items()},
-               "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+               "lr": self.step_lr, "grad_norm": grad_norm,
                "samples_per_s": window.samples / window.seconds if window.seconds else 0.0}
         mem = memory_stats(self.ctx.device)
         limit = memory_limit_gb(self.ctx.device, self.config.memory_warn_gb)
