@@ -86,3 +86,9 @@ def test_train_cli_bad_input_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                                       "--optimizer", "sgd"])
     assert result.exit_code == 2 and "optimizer" in result.output
+
+
+def test_activation_checkpointing_flag_sets_the_model_switch(tiny_store):
+    run = build_system_run(TrainConfig(preset="tiny", activation_checkpointing=True), tiny_store, DistContext())
+    assert run["system_config"].gradient_checkpointing and run["model"].config.language.gradient_checkpointing
+    assert all(m.gradient_checkpointing for m in run["model"].modules() if hasattr(m, "gradient_checkpointing"))
