@@ -113,18 +113,21 @@ def _interrupt_after(step: int, how: str):
     return loss_fn
 
 
-@pytest.mark.parametrize("how,stop_at", [("crash", 8), ("sigterm", 7)])
+@pytest.mark.parametrize("how,stop_at", [("crash", 8), ("sigterm", 7), ("max_steps", 9)])
 def test_exact_resume(tmp_path, how, stop_at):
-    """A run killed at step k and resumed with resume='auto' reproduces the uninterrupted per-step losses.
-    48 samples / batch 8 = 6 batches per epoch: both cases resume mid-epoch, after an epoch boundary."""
-    cfg = TrainConfig(**{**BASE, "max_steps": 14})
+    """A run killed (crash, SIGTERM) or stopped by max_steps at step k and resumed with resume='auto'
+    reproduces the uninterrupted per-step losses. 48 samples / batch 8 = 6 batches per epoch: every case
+    resumes mid-epoch, after an epoch boundary, and off the evaluation schedule for SIGTERM / max_steps."""
+    cfg = TrainConfig(**{**BASE, "max_steps": 14, "lr_decay_steps": 14})
     make_trainer(tmp_path / "full", cfg).fit()
-    interrupted = make_trainer(tmp_path / "cut", cfg, loss_fn=_interrupt_after(stop_at, how))
-    if how == "crash":
+    if how == "max_steps":  # the same cosine horizon (lr_decay_steps), a shorter first leg
+        assert make_trainer(tmp_path / "cut", cfg.replace(max_steps=stop_at)).fit()["steps"] == stop_at
+    elif how == "crash":
         with pytest.raises(_Interrupt):
-            interrupted.fit()
+            make_trainer(tmp_path / "cut", cfg, loss_fn=_interrupt_after(stop_at, how)).fit()
     else:
-        assert interrupted.fit()["stop_reason"] == "sigterm"
+        assert make_trainer(tmp_path / "cut", cfg, loss_fn=_interrupt_after(stop_at, how)).fit()["stop_reason"] == \
+            "sigterm"
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == stop_at
     # a fresh process-like start: new model object with a different init, resumed from last.pt
     torch.manual_seed(1234)

@@ -83,6 +83,8 @@ def train(
     grad_accum_steps: Optional[int] = typer.Option(None, "--grad-accum"),
     lr: Optional[float] = typer.Option(None),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps"),
+    lr_decay_steps: Optional[int] = typer.Option(None, "--lr-decay-steps",
+                                                 help="Cosine horizon (default max-steps): plan a run trained in legs."),
     optimizer: Optional[str] = typer.Option(None, help=f"One of {OPTIMIZERS}."),
     precision: Optional[str] = typer.Option(None, help=f"One of {PRECISIONS}."),
     workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader workers per process."),
@@ -103,7 +105,8 @@ def train(
     from astrobio.training.trainer import Trainer
 
     overrides = dict(preset=preset, max_steps=max_steps, max_minutes=max_minutes, seed=seed, batch_size=batch_size,
-                     grad_accum_steps=grad_accum_steps, lr=lr, warmup_steps=warmup_steps, optimizer=optimizer,
+                     grad_accum_steps=grad_accum_steps, lr=lr, warmup_steps=warmup_steps,
+                     lr_decay_steps=lr_decay_steps, optimizer=optimizer,
                      precision=precision, num_workers=workers, eval_every=eval_every, log_every=log_every,
                      patience=patience, tracking=tracking, activation_checkpointing=activation_checkpointing,
                      deterministic=deterministic)

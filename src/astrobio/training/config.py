@@ -19,7 +19,7 @@ TRACKERS = ("tensorboard", "wandb", "mlflow", "none")
 
 # Fields that change the training trajectory: a resume that changes one of them is no longer exact.
 TRAJECTORY_FIELDS = ("preset", "lr", "min_lr_ratio", "weight_decay", "betas", "optimizer", "warmup_steps",
-                     "batch_size", "grad_accum_steps", "grad_clip", "precision", "seed")
+                     "lr_decay_steps", "batch_size", "grad_accum_steps", "grad_clip", "precision", "seed")
 
 
 @dataclass
@@ -41,7 +41,10 @@ class TrainConfig:
     warmup_steps: int = 10
     """Optimizer steps of linear warm-up from lr/warmup_steps to lr (a run shorter than this ends in warm-up)."""
     max_steps: int = 200
-    """Optimizer steps to train for (the cosine schedule ends here)."""
+    """Optimizer steps to train for (the cosine schedule ends here unless `lr_decay_steps` is set)."""
+    lr_decay_steps: int = 0
+    """Cosine horizon in optimizer steps; 0 = max_steps. Set it to plan a long run trained in shorter legs
+    (`--max-steps k`, then `--resume auto --max-steps N`) with the same schedule as one uninterrupted run."""
     max_minutes: float = 0.0
     """Wall-clock budget in minutes; 0 = no limit. Training stops cleanly (checkpoint saved) when exceeded."""
     batch_size: int = 8
@@ -92,7 +95,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputValidationError(name, value, "an integer >= 1")
-        for name in ("warmup_steps", "patience", "num_workers", "seed"):
+        for name in ("warmup_steps", "lr_decay_steps", "patience", "num_workers", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputValidationError(name, value, "an integer >= 0")

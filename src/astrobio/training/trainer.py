@@ -74,7 +74,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device)
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
-        cosine_lr_factor, warmup_steps=config.warmup_steps, max_steps=config.max_steps,
+        cosine_lr_factor, warmup_steps=config.warmup_steps, max_steps=config.lr_decay_steps or config.max_steps,
         min_lr_ratio=config.min_lr_ratio))
 
 
@@ -473,7 +473,10 @@ class Trainer:
                                        f"the checkpoint's data ({ckpt['data_fingerprint'][:12]}): "
                                        "resume on the same store")
         old = ckpt.get("config", {}).get("train", {})
-        changed = [k for k in TRAJECTORY_FIELDS if k in old and old[k] != self.run_config["train"].get(k)]
+        new = self.run_config["train"]
+        changed = [k for k in TRAJECTORY_FIELDS if k in old and old[k] != new.get(k)]
+        if not new["lr_decay_steps"] and old.get("max_steps", new["max_steps"]) != new["max_steps"]:
+            changed.append("max_steps (the cosine horizon; set lr_decay_steps to keep it)")
         if changed:
             log.warning("resuming with changed %s: the continuation will not match an uninterrupted run", changed)
         self.raw_model.load_state_dict(ckpt["model"])
