@@ -45,8 +45,8 @@ def bin_spectrum(spectrum: np.ndarray | None, n_bins: int = SPECTRUM_BINS) -> np
     """Inverse-variance-weighted mean of (depth - median depth) / sigma in log-spaced wavelength bins."""
     if spectrum is None:
         return np.full(n_bins, np.nan, dtype=np.float32)
-    wl, depth, sigma = spectrum[:, 0], spectrum[:, 1], spectrum[:, 2]
-    edges = np.geomspace(wl.min(), wl.max() * (1 + 1e-9), n_bins + 1)
+    wl, depth, sigma = (np.asarray(spectrum[:, j], np.float64) for j in range(3))
+    edges = np.geomspace(wl.min(), wl.max(), n_bins + 1)
     idx = np.clip(np.digitize(wl, edges) - 1, 0, n_bins - 1)
     w = 1.0 / sigma**2
     num = np.bincount(idx, weights=w * (depth - np.median(depth)), minlength=n_bins)

@@ -80,8 +80,9 @@ def temperature_of(run_dir: Path) -> float:
     return float(json.loads(path.read_text())["model"]["temperature"]) if path.exists() else 1.0
 
 
-def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk: int = 128,
-                    progress: bool = True, limit: int = 0) -> tuple[list[dict], list[tuple[str, str]]]:
+def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk: int = 256,
+                    progress: bool = True, limit: int = 0,
+                    mc_samples: int = MC_SAMPLES) -> tuple[list[dict], list[tuple[str, str]]]:
     """Every modelled planet of the shipped catalog; also returns the skipped planets with reasons."""
     from rich.progress import Progress
 
@@ -96,7 +97,7 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
         task = bar.add_task("predict catalog", total=len(truths))
         for start in range(0, len(truths), chunk):
             part = truths[start:start + chunk]
-            rows += predict_truths(loaded, part, seed=seed, temperature=temperature)
+            rows += predict_truths(loaded, part, seed=seed, temperature=temperature, mc_samples=mc_samples)
             bar.advance(task, len(part))
     out = Path(out or Path(run_dir) / "predictions.csv")
     write_csv(rows, out)

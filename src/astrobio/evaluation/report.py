@@ -144,16 +144,29 @@ def fig_attribution(weights_by_class: dict) -> str:
 
 
 def fig_spectra(examples: list[tuple[str, np.ndarray]]) -> str:
+    """Examples binned to ~PRISM-like resolution (inverse-variance weighted), offset for clarity."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    for label, spec in examples:
-        ax.errorbar(spec[:, 0], spec[:, 1] - np.median(spec[:, 1]), yerr=spec[:, 2], fmt=".", ms=2, lw=0.3,
-                    alpha=0.7, label=label)
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for k, (label, spec) in enumerate(examples):
+        wl, depth, sigma = (np.asarray(spec[:, j], np.float64) for j in range(3))
+        edges = np.geomspace(wl.min(), wl.max(), 61)
+        idx = np.clip(np.digitize(wl, edges) - 1, 0, 59)
+        w = 1 / sigma**2
+        den = np.bincount(idx, w, 60)
+        ok = den > 0
+        mean = np.bincount(idx, w * depth, 60)[ok] / den[ok]
+        centre = np.sqrt(edges[:-1] * edges[1:])[ok]
+        offset = -k * 1.5 * np.ptp(mean)
+        ax.errorbar(centre, mean - np.median(mean) + offset, yerr=1 / np.sqrt(den[ok]), fmt="o-", ms=3, lw=1,
+                    label=label)
+    for wl0, gas in ((0.76, "O2"), (1.4, "H2O"), (2.3, "CH4"), (3.3, "CH4"), (4.3, "CO2"), (9.6, "O3")):
+        ax.axvline(wl0, color="grey", lw=0.5, ls=":")
+        ax.text(wl0, ax.get_ylim()[1], gas, fontsize=7, ha="center", va="bottom")
     ax.set_xscale("log")
     ax.set_xlabel("wavelength (um)")
-    ax.set_ylabel("transit depth - median (ppm)")
-    ax.set_title("example spectra with and without biosignatures")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("binned transit depth - median (ppm, offset)")
+    ax.set_title("example spectra with and without biosignatures (60 log-spaced bins)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     return _fig_to_img(fig)
 
 
@@ -206,23 +219,20 @@ def metric_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def _example_spectra(store: Path, max_each: int = 1) -> list[tuple[str, np.ndarray]]:
+def _example_spectra(store: Path, max_runs: int = 400) -> list[tuple[str, np.ndarray]]:
+    """Per biosphere kind, the stored spectrum with the best signal: many transits, small star."""
     from astrobio.data import RealDataStorage
 
     storage = RealDataStorage(store)
-    picked: dict[str, tuple[str, np.ndarray]] = {}
-    for row in storage.list_stored_runs():
-        if not row.get("has_spectrum", True):
-            continue
-        run = storage.load_run(row["run_id"])
-        if run.spectrum is None or run.truth.n_transits < 20:
-            continue
-        kind = run.truth.biosphere
-        if kind not in picked:
-            picked[kind] = (f"{run.truth.name}: biosphere={kind}, {run.truth.n_transits} transits", run.spectrum)
-        if len(picked) == 3:
-            break
-    return list(picked.values())
+    ids = [r["run_id"] for r in storage.list_stored_runs() if r.get("has_spectrum")][:max_runs]
+    picked: dict[str, tuple[float, object]] = {}
+    for run_id in ids:
+        t = storage.load_run(run_id)
+        score = t.truth.n_transits * (t.truth.planet_radius_earth / t.truth.star_radius_rsun) ** 2
+        if t.truth.biosphere not in picked or score > picked[t.truth.biosphere][0]:
+            picked[t.truth.biosphere] = (score, t)
+    return [(f"{r.truth.name}: biosphere={kind}, {r.truth.n_transits} transits, R*={r.truth.star_radius_rsun:.2f}",
+             r.spectrum) for kind, (_, r) in sorted(picked.items())]
 
 
 def write_report(run_dir: Path, store: Path | None = None) -> Path:
