@@ -226,8 +226,9 @@ class QualityReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
-    def render(self):
-        """rich Table: the metrics against their thresholds, then every failing or warned run."""
+    def render(self, max_warned_rows: int = 8):
+        """rich Table: the metrics against their thresholds, every quarantined run, and the first
+        `max_warned_rows` warned runs (the rest counted; `to_json()` lists them all)."""
         from rich.table import Table
 
         table = Table(title=f"Data quality: {self.n_runs} runs — {'PASS' if self.passed else 'FAIL'}")
@@ -242,10 +243,13 @@ class QualityReport:
                           f"≥ {self.thresholds['completeness']}", ok(c >= self.thresholds["completeness"]))
         table.add_row("accuracy (runs passing)", f"{self.accuracy:.3f}", f"≥ {self.thresholds['accuracy']}",
                       ok(self.accuracy >= self.thresholds["accuracy"]))
-        for r in self.runs:
-            if r.reasons or r.warnings:
-                table.add_row(r.run_id, "; ".join(r.reasons + [f"warning {w}" for w in r.warnings]), "",
-                              "[red]quarantine[/]" if r.reasons else "[yellow]warning[/]")
+        warned = [r for r in self.runs if r.warnings and not r.reasons]
+        for r in [r for r in self.runs if r.reasons] + warned[:max_warned_rows]:
+            table.add_row(r.run_id, "; ".join(r.reasons + [f"warning {w}" for w in r.warnings]), "",
+                          "[red]quarantine[/]" if r.reasons else "[yellow]warning[/]")
+        if len(warned) > max_warned_rows:
+            table.add_row(f"... {len(warned) - max_warned_rows} more warned runs", "(kept; see --json)", "",
+                          "[yellow]warning[/]")
         return table
 
     def render_text(self, width: int = 120) -> str:
