@@ -339,10 +339,14 @@ def catalog_rows(path=None) -> list[dict]:
 
 def catalog_planets(path=None) -> tuple[list[PlanetTruth], list[tuple[str, str]]]:
     """Catalog planets the simulator can model, and (name, reason) for every planet skipped."""
+    from astrobio.world.simulate import validate_truth
+
     truths, skipped = [], []
     for row in catalog_rows(path):
         try:
-            truths.append(catalog_truth_from_row(row))
+            truth = catalog_truth_from_row(row)
+            validate_truth(truth)  # everything the simulator checks, so no catalog planet fails later
+            truths.append(truth)
         except InputValidationError as exc:
             skipped.append((row.get("name", "?"), str(exc)))
     return truths, skipped
