@@ -111,7 +111,7 @@ def print_tables(metrics: dict) -> None:
     for r in metric_rows(metrics):
         table.add_row(r["name"], f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", f"{r['ece']:.3f}",
                       *[f"{x:.3f}" for x in r["recalls"]])
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # the method names must not wrap, even in a log
     console.print(table)
     reg = Table(title="regression (model head) and HELA-style retrieval (spectrum only)")
     for col in ("target", "model R²", "model RMSE", "HELA R²", "HELA RMSE"):
