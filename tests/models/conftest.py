@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from astrobio.data.batch import MODALITIES, MultiModalBatch, placeholder_graph
+from astrobio.data.batch import MODALITIES, MultiModalBatch, missing_graph
 from astrobio.data.tokenizer import BOS_ID, PAD_ID
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
@@ -84,7 +84,7 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
             if name == "datacube":
                 datacube[i] = 0
             elif name == "graph":
-                graphs[i] = placeholder_graph()
+                graphs[i] = missing_graph()
             elif name == "spectrum":
                 spectrum[i] = 0
             else:

@@ -27,7 +27,7 @@ MODALITIES = ("datacube", "graph", "spectrum", "text")
 GRAPH_NODE_FEATURES = 64  # metabolic_graph node feature width (docs/architecture.md)
 
 
-def placeholder_graph(num_node_features: int = GRAPH_NODE_FEATURES):
+def missing_graph(num_node_features: int = GRAPH_NODE_FEATURES):
     """The stand-in for a missing metabolic graph: one zero node, no edges."""
     from torch_geometric.data import Data
 
@@ -113,7 +113,7 @@ class MultiModalBatch:
             attn[:, 0] = 1
             changes["input_ids"], changes["attention_mask"] = ids, attn
         if "graph" in drop:
-            changes["graph"] = _placeholder_batch(len(self), self.graph.x.shape[-1], self.graph.x.device)
+            changes["graph"] = _missing_graph_batch(len(self), self.graph.x.shape[-1], self.graph.x.device)
         return dataclasses.replace(self, **changes)
 
     def drop_modality(self, name: str) -> "MultiModalBatch":
@@ -121,8 +121,8 @@ class MultiModalBatch:
         return self.subset([name])
 
 
-def _placeholder_batch(batch_size: int, num_node_features: int, device: torch.device):
+def _missing_graph_batch(batch_size: int, num_node_features: int, device: torch.device):
     from torch_geometric.data import Batch
 
-    graphs = [placeholder_graph(num_node_features) for _ in range(batch_size)]
+    graphs = [missing_graph(num_node_features) for _ in range(batch_size)]
     return Batch.from_data_list(graphs).to(device)

@@ -37,7 +37,7 @@ import torch
 
 from astrobio.constants import S_EARTH
 from astrobio.data import annotation
-from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, placeholder_graph
+from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, missing_graph
 from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, truncate_ids
 from astrobio.errors import InputValidationError, StorageError
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
@@ -481,7 +481,7 @@ def collate_multimodal_batch(items: Sequence[dict[str, Any]], max_text_tokens: i
                             for it, g in zip(items, graphs)], dtype=torch.bool)  # (B, 4)
     ref_graph = next((g for g in graphs if g is not None and int(g.num_nodes) > 0), None)
     n_feat = int(ref_graph.x.shape[-1]) if ref_graph is not None else GRAPH_NODE_FEATURES
-    graph = Batch.from_data_list([g if ok else placeholder_graph(n_feat)
+    graph = Batch.from_data_list([g if ok else missing_graph(n_feat)
                                   for g, ok in zip(graphs, present[:, MODALITIES.index("graph")].tolist())])
 
     numerical = torch.stack([torch.as_tensor(it["numerical_data"], dtype=torch.float32) for it in items])  # (B, F)

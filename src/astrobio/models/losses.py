@@ -163,7 +163,7 @@ def graph_loss(graph_out: Dict[str, torch.Tensor], graph: Any, present: torch.Te
     """Edge BCE (positives vs in-graph negatives) + node-feature MSE + β·KL over the present graphs' nodes."""
     from astrobio.models.graph import MetabolicGraphVAE
 
-    node_present = present[graph.batch]  # (N,) nodes of real (not placeholder) graphs
+    node_present = present[graph.batch]  # (N,) nodes of real (not stand-in) graphs
     recon = MetabolicGraphVAE.recon_loss(graph_out["pos_edge_logits"], graph_out["neg_edge_logits"])
     node_err = (graph_out["node_reconstruction"] - graph.x).pow(2).mean(-1)  # (N,)
     node = (node_err * node_present).sum() / node_present.sum().clamp(min=1)
