@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from astrobio.evaluation import baselines as B
 from astrobio.evaluation.features import SPECTRUM_BINS, RunTable, bin_spectrum

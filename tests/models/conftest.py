@@ -45,7 +45,6 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
 
     g = torch.Generator().manual_seed(seed)
     missing = missing or {}
-    lev = sigma.numel()
     raw_t = torch.stack([physical_cube(float(torch.randn(1, generator=g)) * 10, lat, lon, sigma) for _ in range(B)])
     raw_p = torch.stack([physical_cube(float(torch.randn(1, generator=g)) * 10, lat, lon, sigma) for _ in range(B)])
     mean = raw_p.mean(dim=(0, 2, 3, 4, 5))

@@ -290,7 +290,7 @@ def _age_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
         truth.star_age_gyr * 10 ** w.rng.normal(0, AGE_SCATTER_DEX)
     m_dwarf = spectral_type(truth.star_teff_k).startswith("M")
     if age < 1.0:
-        return w.pick(((f"fast rotation and membership in a young moving group suggest an age below 1 Gyr"
+        return w.pick((("fast rotation and membership in a young moving group suggest an age below 1 Gyr"
                         if m_dwarf else "lithium depletion suggests youth (< 1 Gyr)"),
                        f"a young system, about {age * 1000:.0f} Myr old",
                        "rapid rotation marks a young star"))
