@@ -50,3 +50,10 @@ def check_finite_range(field: str, value: float, lo: float | None = None, hi: fl
     if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
         raise InputValidationError(field, value, f"a finite value {bounds}{(' ' + unit) if unit else ''}")
     return v
+
+
+def choose(field: str, key: Any, table: dict) -> Any:
+    """`table[key]`, or InputValidationError naming the field and the allowed keys (e.g. a preset name)."""
+    if key not in table:
+        raise InputValidationError(field, key, f"one of {sorted(table)}")
+    return table[key]

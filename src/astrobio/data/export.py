@@ -126,8 +126,8 @@ def export_spectrum_csv(storage, run_id: str, path: str | os.PathLike) -> Path:
     a = store.load_arrays(run_id)
     if a["spectrum"] is None:
         raise StorageError(f"run {run_id!r} has no spectrum (the planet was observed in 0 transits)")
-    cols = store.load_annotation(run_id)["arrays"]["spectrum"]["columns"]
-    prov = store.load_annotation(run_id)["provenance"]
+    annotation = store.load_annotation(run_id)
+    cols, prov = annotation["arrays"]["spectrum"]["columns"], annotation["provenance"]
     header = ",".join(f"{c['name']}_{c['units']}" for c in cols)
     lines = [f"# astrobio transmission spectrum of run {run_id} ({a['observed'].get('name', '')})",
              f"# columns: {'; '.join(c['name'] + ' [' + c['units'] + '] ' + c['long_name'] for c in cols)}",

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 from astrobio.models.fusion import Attention, Block, run_blocks
 
 
@@ -53,9 +53,7 @@ class DatacubeConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "DatacubeConfig":
-        if name not in DATACUBE_PRESETS:
-            raise InputValidationError("preset", name, f"one of {sorted(DATACUBE_PRESETS)}")
-        return cls(**DATACUBE_PRESETS[name])
+        return cls(**choose("preset", name, DATACUBE_PRESETS))
 
 
 DATACUBE_PRESETS = {

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from astrobio.data.batch import MODALITIES  # order of `MultiModalBatch.modality_mask`
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 
 # Added to the gating score of a missing modality: its weight becomes ~e^-30 of a present one's.
 MISSING_GATE_PENALTY = 30.0
@@ -105,9 +105,7 @@ class FusionConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "FusionConfig":
-        if name not in FUSION_PRESETS:
-            raise InputValidationError("preset", name, f"one of {sorted(FUSION_PRESETS)}")
-        return cls(**FUSION_PRESETS[name])
+        return cls(**choose("preset", name, FUSION_PRESETS))
 
 
 FUSION_PRESETS = {

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 
 MAX_LOGSTD = 10.0  # torch_geometric.nn.models.autoencoder.MAX_LOGSTD
 
@@ -54,9 +54,7 @@ class GraphVAEConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "GraphVAEConfig":
-        if name not in GRAPH_PRESETS:
-            raise InputValidationError("preset", name, f"one of {sorted(GRAPH_PRESETS)}")
-        return cls(**GRAPH_PRESETS[name])
+        return cls(**choose("preset", name, GRAPH_PRESETS))
 
 
 GRAPH_PRESETS = {

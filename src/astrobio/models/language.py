@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS
 
 IGNORE_INDEX = -100  # label value excluded from the loss (PyTorch/HF convention)
@@ -101,9 +101,7 @@ class LanguageConfig:
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> "LanguageConfig":
-        if name not in LANGUAGE_PRESETS:
-            raise InputValidationError("preset", name, f"one of {sorted(LANGUAGE_PRESETS)}")
-        return replace(LANGUAGE_PRESETS[name], **overrides)
+        return replace(choose("preset", name, LANGUAGE_PRESETS), **overrides)
 
 
 LANGUAGE_PRESETS: dict[str, LanguageConfig] = {

@@ -20,7 +20,7 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 from astrobio.models.fusion import Block, run_blocks
 
 SIGMA_FLOOR_PPM = 1.0  # below any instrument noise floor (JWST NIRSpec PRISM ≳ 10 ppm); guards σ = 0
@@ -53,9 +53,7 @@ class SpectrumEncoderConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "SpectrumEncoderConfig":
-        if name not in SPECTRUM_PRESETS:
-            raise InputValidationError("preset", name, f"one of {sorted(SPECTRUM_PRESETS)}")
-        return cls(**SPECTRUM_PRESETS[name])
+        return cls(**choose("preset", name, SPECTRUM_PRESETS))
 
 
 SPECTRUM_PRESETS = {
