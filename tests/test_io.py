@@ -1,0 +1,101 @@
+"""astrobio.io: atomic writes leave the old file or the whole new one; canonical JSON; one git revision."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astrobio.errors import InputValidationError
+from astrobio.io import atomic_path, atomic_write, canonical_json, git_revision, write_json
+
+
+def _siblings(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_atomic_write_text_and_binary(tmp_path):
+    with atomic_write(tmp_path / "a.txt") as f:
+        f.write("héllo\n")
+    with atomic_write(tmp_path / "b.bin", "wb") as f:
+        f.write(b"\x00\x01")
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "héllo\n"
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    assert _siblings(tmp_path) == ["a.txt", "b.bin"]  # no temp file left behind
+
+
+def test_atomic_write_error_keeps_old_file_and_removes_temp(tmp_path):
+    target = tmp_path / "keep.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="mid-write"):
+        with atomic_write(target) as f:
+            f.write("new, half written")
+            raise RuntimeError("mid-write")
+    assert target.read_text() == "old"
+    assert _siblings(tmp_path) == ["keep.json"]
+
+
+def test_atomic_write_makes_parents_and_uses_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "x" / "y" / "z.txt") as f:
+            f.write("1")
+    finally:
+        os.umask(old)
+    # 0o666 less the umask, like a plain open(); tempfile.mkstemp would have left 0o600.
+    assert stat.S_IMODE((tmp_path / "x" / "y" / "z.txt").stat().st_mode) == 0o644
+
+
+def test_atomic_write_rejects_append_and_read_modes(tmp_path):
+    for mode in ("a", "r", "w+"):
+        with pytest.raises(InputValidationError, match="mode"):
+            with atomic_write(tmp_path / "f", mode):
+                pass
+    assert not (tmp_path / "f").exists()
+
+
+def test_atomic_path_for_libraries_that_write_by_name(tmp_path):
+    target = tmp_path / "shard.h5"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".shard.h5.")
+        tmp.write_bytes(b"data")
+        assert not target.exists()  # invisible until the rename
+    assert target.read_bytes() == b"data"
+    with pytest.raises(KeyError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"torn")
+            raise KeyError("boom")
+    assert target.read_bytes() == b"data"
+    assert _siblings(tmp_path) == ["shard.h5"]
+
+
+def test_canonical_json_exact_text():
+    obj = {"b": np.float32(0.5), "a": [np.int64(1), 2], "p": Path("/x/y"), "arr": np.arange(3)}
+    assert canonical_json(obj) == '{"a":[1,2],"arr":[0,1,2],"b":0.5,"p":"/x/y"}'
+    assert canonical_json({"y": 1, "x": 2}) == canonical_json({"x": 2, "y": 1})
+    with pytest.raises(TypeError, match="object"):
+        canonical_json({"bad": object()})
+
+
+def test_write_json_round_trip_sorted_with_newline(tmp_path):
+    path = write_json(tmp_path / "s.json", {"z": 1, "a": {"d": np.float64(2.5), "c": None}})
+    text = path.read_text()
+    assert text == '{\n  "a": {\n    "c": null,\n    "d": 2.5\n  },\n  "z": 1\n}\n'
+    assert json.loads(text) == {"a": {"c": None, "d": 2.5}, "z": 1}
+    write_json(path, [1], indent=None)
+    assert path.read_text() == "[1]\n"
+
+
+def test_git_revision_is_full_sha_of_a_real_commit_or_none():
+    rev = git_revision()
+    if rev is None:  # installed outside a checkout: nothing to check but the type
+        return
+    assert len(rev) == 40 and all(c in "0123456789abcdef" for c in rev)
+    pkg = Path(__import__("astrobio").__file__).parent
+    assert subprocess.run(["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=pkg,
+                          capture_output=True).returncode == 0
