@@ -10,16 +10,14 @@ come from the CF standard-name table (v84): canonical units `air_temperature` K,
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import subprocess
 from dataclasses import fields
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from astrobio.errors import AnnotationError, InputValidationError
+from astrobio.io import canonical_json, git_revision
 from astrobio.world.types import LABEL_KEYS, PlanetRun
 
 SCHEMA = "astrobio-annotation/1"
@@ -104,20 +102,7 @@ def _parse_unit(units: str):
 
 def config_hash(config: dict[str, Any] | None) -> str:
     """sha256 of the canonical JSON of a configuration (sorted keys, no whitespace)."""
-    canonical = json.dumps(config or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@lru_cache(maxsize=1)
-def git_revision() -> str | None:
-    """HEAD commit of the checkout this package runs from, or None outside a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    rev = out.stdout.strip()
-    return rev if out.returncode == 0 and len(rev) == 40 else None
+    return hashlib.sha256(canonical_json(config or {}).encode("utf-8")).hexdigest()
 
 
 def _numeric_fields(record) -> list[str]:

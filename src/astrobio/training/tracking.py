@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from astrobio.errors import InputValidationError
+from astrobio.io import git_revision
 
 
 class Tracker:
@@ -107,19 +107,6 @@ def make_tracker(kind: str, run_dir: str | Path) -> Tracker:
         raise InputValidationError(
             "tracking", kind, f"an installed tracker: `pip install {_PACKAGES[kind]}` "
                               f"(missing module {exc.name!r}), or --tracking none / tensorboard") from None
-
-
-def git_revision() -> str:
-    """The source tree's commit (with '-dirty' when modified), or 'unknown' outside a git checkout."""
-    src = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(src)], cwd=src,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def environment_info(device: torch.device, world_size: int = 1) -> dict[str, Any]:
