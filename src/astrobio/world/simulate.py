@@ -7,16 +7,16 @@ Graph = metabolisms the *observed* environment permits. Text = the observing log
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import fields, replace
 
 import numpy as np
 
-from astrobio.errors import InputValidationError, check_finite_range
+from astrobio.errors import InputValidationError
 from astrobio.world import atmosphere, climate, habitable, labels, metabolism, observing_log, orbits
 from astrobio.world import planets, population, spectrum, stars
 from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth
+from astrobio.world.types import run_id_for, validate_truth  # noqa: F401  (importable from here for now)
 
 PRIOR_PRESSURE_BAR = 1.0  # observer's prior atmosphere: 1 bar N2 with Earth-like CO2 (SPEC.md section 3)
 PRIOR_OBLIQUITY_DEG = 23.44
@@ -27,34 +27,8 @@ PRIOR_AGE_GYR = 5.0
 CHUNK = 256  # planets per vectorised climate call
 
 
-def run_id_for(truth: PlanetTruth) -> str:
-    """A stable, file-system-safe id: source prefix + slug of the planet name."""
-    prefix = {"synthetic": "syn", "catalog": "cat", "solar_system": "sol"}.get(truth.source, "run")
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", truth.name).strip("-").lower()
-    return f"{prefix}-{slug}"
-
-
 def _rng(seed: int, name: str, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode()), stream])
-
-
-def validate_truth(t: PlanetTruth) -> None:
-    """Raise InputValidationError naming the first field the simulator cannot model."""
-    lo, hi = stars.TEFF_RANGE_K
-    check_finite_range("star_teff_k", t.star_teff_k, lo, hi, "K")
-    for field in ("star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "planet_radius_earth",
-                  "planet_mass_earth", "semimajor_axis_au", "rotation_period_days", "distance_pc"):
-        v = check_finite_range(field, getattr(t, field))
-        if v <= 0:
-            raise InputValidationError(field, v, "a positive finite value")
-    check_finite_range("eccentricity", t.eccentricity, 0.0, 0.95)
-    check_finite_range("surface_pressure_bar", t.surface_pressure_bar, 0.0, 1000.0, "bar")
-    check_finite_range("star_jmag", t.star_jmag, -5.0, 30.0, "mag")
-    check_finite_range("ocean_fraction", t.ocean_fraction, 0.0, 1.0)
-    check_finite_range("surface_albedo", t.surface_albedo, 0.0, 1.0)
-    if t.n_transits < 0:
-        raise InputValidationError("n_transits", t.n_transits, "a non-negative integer")
-    atmosphere.normalise(t.composition)  # raises on negative/NaN/unknown gases
 
 
 def _climate_inputs(lum, a, ecc, obl, locked, rot, p_bar, co2, ch4, mass, radius, albedo, ocean, teff, mstar):

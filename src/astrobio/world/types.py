@@ -6,11 +6,15 @@ These dataclasses are the contract between world/, data/ and the models (docs/ar
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+from astrobio.errors import InputValidationError, check_finite_range
 
 # Gases whose volume mixing ratios the true atmosphere carries (N2 is the balance gas).
 GASES = ("N2", "O2", "CO2", "CH4", "H2O", "O3", "N2O", "CO", "H2")
@@ -180,3 +184,126 @@ def dataclass_from_dict(cls, d: dict[str, Any]):
     """Rebuild a PlanetTruth/PlanetObserved from its to_dict(), ignoring derived keys."""
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# PlanetTruth.source values, and the run-id prefix of each.
+SOURCES = ("synthetic", "catalog", "solar_system", "user")
+_RUN_ID_PREFIX = {"synthetic": "syn", "catalog": "cat", "solar_system": "sol", "user": "usr"}
+# Sources whose names are unique by construction (synthetic names carry the full seed; the Solar
+# System is a fixed list): their ids are the readable slug alone, as in stores written before ids
+# carried a name hash.
+_NAMES_UNIQUE_BY_CONSTRUCTION = ("synthetic", "solar_system")
+NAME_HASH_CHARS = 8  # hex digits of SHA-256: 32 bits, collision-free in practice for catalogs of ~10^4 names
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+
+
+def name_hash(name: str) -> str:
+    """Short stable hash of the exact (UTF-8) name: `Kepler-999 b` and `Kepler 999 b` differ."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:NAME_HASH_CHARS]
+
+
+def run_id_for(truth: PlanetTruth) -> str:
+    """A stable, file-system-safe id, unique for distinct planets.
+
+    Source prefix + ASCII slug of the name; catalog and user planets also carry `name_hash`, because
+    slugging is lossy (`α Cen b` and `β Cen b` both slug to `cen-b`).
+    """
+    prefix = _RUN_ID_PREFIX.get(truth.source, "run")
+    slug = _slug(truth.name)
+    if truth.source in _NAMES_UNIQUE_BY_CONSTRUCTION:
+        return f"{prefix}-{slug}"
+    return f"{prefix}-{slug}-{name_hash(truth.name)}" if slug else f"{prefix}-{name_hash(truth.name)}"
+
+
+def legacy_run_id_for(truth: PlanetTruth) -> str:
+    """The id stores written before name hashes gave this planet (prefix + slug), to find old runs."""
+    return f"{_RUN_ID_PREFIX.get(truth.source, 'run')}-{_slug(truth.name)}"
+
+
+# ---------------------------------------------------------------- truth validation
+_POSITIVE_FIELDS = ("star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "star_age_gyr", "distance_pc",
+                    "planet_radius_earth", "planet_mass_earth", "semimajor_axis_au", "rotation_period_days")
+# (field, lo, hi, unit): inclusive bounds of what the simulator models.
+_BOUNDED_FIELDS = (
+    ("star_activity", 0.0, 1.0, ""),
+    ("star_jmag", -5.0, 30.0, "mag"),
+    ("eccentricity", 0.0, 0.95, ""),
+    ("obliquity_deg", 0.0, 180.0, "deg"),
+    ("surface_pressure_bar", 0.0, 1000.0, "bar"),
+    ("ocean_fraction", 0.0, 1.0, ""),
+    ("surface_albedo", 0.0, 1.0, ""),
+    ("cloud_top_pressure_bar", 0.0, 1000.0, "bar"),
+)
+
+
+def _number(field: str, value: Any) -> float:
+    """`value` as float if it is a real number; a string such as "5.0" is an error, not a number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputValidationError(field, value, f"a number (got {type(value).__name__})")
+    return float(value)
+
+
+def _text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputValidationError(field, value, "a non-empty string")
+    return value
+
+
+def _integer(field: str, value: Any, lo: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise InputValidationError(field, value, f"an integer >= {lo}")
+    return int(value)
+
+
+def _flag(field: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputValidationError(field, value, "a bool")
+    return bool(value)
+
+
+def _check_composition(comp: Any) -> None:
+    from astrobio.world import atmosphere
+
+    if not isinstance(comp, dict) or set(comp) != set(GASES):
+        raise InputValidationError("composition", comp, f"a dict of VMRs over exactly {GASES}")
+    for gas, v in comp.items():
+        _number(f"composition[{gas}]", v)
+    atmosphere.normalise(comp)  # ranges and the sum of trace gases
+
+
+def validate_truth(t: PlanetTruth) -> None:
+    """Raise InputValidationError naming the first field of `t` that is mistyped or unmodellable.
+
+    Every field is checked: strings and enumerations, real numbers (strings are refused), finiteness,
+    physical ranges the simulator models, flags, counts and the composition.
+    """
+    from astrobio.world import stars  # lazily: stars is physics, types is the data contract
+
+    if not isinstance(t, PlanetTruth):
+        raise InputValidationError("truth", type(t).__name__, "a PlanetTruth")
+    _text("name", t.name)
+    _text("system", t.system)
+    if t.source not in SOURCES:
+        raise InputValidationError("source", t.source, f"one of {SOURCES}")
+    lo, hi = stars.TEFF_RANGE_K
+    check_finite_range("star_teff_k", _number("star_teff_k", t.star_teff_k), lo, hi, "K")
+    for name in _POSITIVE_FIELDS:
+        v = check_finite_range(name, _number(name, getattr(t, name)))
+        if v <= 0:
+            raise InputValidationError(name, v, "a positive finite value")
+    for name, lo, hi, unit in _BOUNDED_FIELDS:
+        check_finite_range(name, _number(name, getattr(t, name)), lo, hi, unit)
+    _flag("tidally_locked", t.tidally_locked)
+    _flag("atmosphere_retained", t.atmosphere_retained)
+    _check_composition(t.composition)
+    if t.biosphere not in BIOSPHERES:
+        raise InputValidationError("biosphere", t.biosphere, f"one of {BIOSPHERES}")
+    _integer("n_transits", t.n_transits, 0)
+    _text("discovery_method", t.discovery_method)
+    _integer("discovery_year", t.discovery_year, 0)
+    names = {f.name for f in fields(PlanetTruth)}
+    if not isinstance(t.catalog_missing, (tuple, list)) or any(k not in names for k in t.catalog_missing):
+        raise InputValidationError("catalog_missing", t.catalog_missing, "a tuple of PlanetTruth field names")
