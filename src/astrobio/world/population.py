@@ -124,7 +124,7 @@ def _draw_hz_position(rng: np.random.Generator) -> float:
 
 
 def _system_name(seed: int, k: int) -> str:
-    return f"ASB-{seed % 10000:04d}-{k:05d}"
+    return f"ASB-{seed:04d}-{k:05d}"  # the full seed: ids of different seeds never collide
 
 
 def sample_abiotic_population(n: int, seed: int = 0) -> list[PlanetTruth]:
