@@ -25,6 +25,47 @@ def test_confusion_and_f1_match_hand_computation():
     assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
 
 
+def test_class_predicted_but_absent_from_truth_one_value_everywhere():
+    # truth [0,0,1,1], prediction [0,0,1,2]: F1 = 1, 2/3 and 0 (class 2 predicted, never true) -> 5/9
+    import torch
+    from sklearn.metrics import f1_score
+
+    from astrobio.training.trainer import classification_metrics as trainer_metrics
+
+    y, pred = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])
+    probs = np.eye(3)[pred] * 0.7 + 0.1
+    evaluation = M.classification_metrics(y, probs)["macro_f1"]
+    trainer = trainer_metrics(torch.as_tensor(M.confusion_matrix(y, pred), dtype=torch.float64))["macro_f1"]
+    assert evaluation == pytest.approx(5 / 9) and trainer == pytest.approx(5 / 9)
+    assert f1_score(y, pred, labels=[0, 1, 2], average="macro") == pytest.approx(5 / 9)
+    assert M.stratified(y, probs, ["a"] * 4)["a"]["macro_f1"] == pytest.approx(5 / 9)
+
+
+def test_confusion_round_trips_through_pairs():
+    cm = np.array([[2, 0, 1], [0, 3, 0], [4, 0, 0]])
+    t, p = M.pairs_from_confusion(cm)
+    assert (M.confusion_matrix(t, p) == cm).all() and len(t) == cm.sum()
+
+
+def test_log_loss_and_brier_hand_values():
+    m = M.classification_metrics(Y, P)
+    p_true = P[np.arange(6), Y]  # 0.8, 0.6, 0.7, 0.5, 0.7, 0.3
+    assert m["log_loss"] == pytest.approx(-np.log(p_true).mean())
+    # first row: (0.8-1)² + 0.1² + 0.1² = 0.06
+    assert M.brier_score(P[:1], Y[:1]) == pytest.approx(0.06)
+    assert m["brier"] == pytest.approx(((P - np.eye(3)[Y]) ** 2).sum(1).mean())
+    assert 0.0 <= m["brier"] <= 2.0
+    assert M.brier_score(np.eye(3), [0, 1, 2]) == 0.0 and M.brier_score(np.eye(3), [1, 2, 0]) == 2.0
+
+
+def test_binary_views_hand_values():
+    m = M.classification_metrics(Y, P)
+    # habitable-or-inhabited (y>=1) vs not, score p1+p2: positives 0.9, 0.8, 0.9, 0.5; negatives 0.2, 0.7
+    assert m["auroc_habitable_vs_not"] == pytest.approx((4 + 3) / 8)
+    # among y>=1: inhabited score p2/(p1+p2): hab 2/9, 3/8; inhab 7/9, 3/5 -> all 4 pairs won
+    assert m["auroc_inhabited_vs_habitable"] == 1.0
+
+
 def test_auroc_hand_values():
     # perfect ranking -> 1, reversed -> 0, ties -> 0.5
     assert M.binary_auroc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0

@@ -68,9 +68,9 @@ def test_classification_metrics_match_sklearn():
     m = classification_metrics(cm)
     assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
     assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
-    # class 2 absent from truth and predictions: left out of the macro average (= sklearn with present labels)
+    # class 2 absent from truth and predictions: it still counts, with F1 0 (labels=[0, 1, 2], as in evaluation)
     cm2 = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
-    assert classification_metrics(cm2)["macro_f1"] == pytest.approx((0.8 + 6 / 7) / 2)
+    assert classification_metrics(cm2)["macro_f1"] == pytest.approx((0.8 + 6 / 7) / 3)
 
 
 def test_training_learns_and_writes_outputs(tmp_path):

@@ -102,15 +102,14 @@ def print_tables(metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from astrobio.evaluation.report import metric_rows
+    from astrobio.evaluation.report import SCORE_COLUMNS, metric_rows
 
     table = Table(title=f"habitability classification, {metrics['split']} split "
                         f"(n={metrics['model']['calibrated']['n']})")
-    for col in ("method", "accuracy", "macro-F1", "ECE", "recall not-hab.", "recall hab.", "recall inhab."):
+    for col in ("method", *SCORE_COLUMNS.values(), "recall not-hab.", "recall hab.", "recall inhab."):
         table.add_column(col, justify="right" if col != "method" else "left")
     for r in metric_rows(metrics):
-        table.add_row(r["name"], f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", f"{r['ece']:.3f}",
-                      *[f"{x:.3f}" for x in r["recalls"]])
+        table.add_row(r["name"], *[f"{r[k]:.3f}" for k in SCORE_COLUMNS], *[f"{x:.3f}" for x in r["recalls"]])
     console = Console(width=max(Console().width, 120))  # the method names must not wrap, even in a log
     console.print(table)
     reg = Table(title="regression (model head) and HELA-style retrieval (spectrum only)")

@@ -1,5 +1,11 @@
-"""Classification, calibration and regression metrics, and stratified views of them.
+"""Classification, calibration and regression metrics, and stratified views of them: the one definition
+the trainer (early stopping, best.pt), evaluation, baselines and the report all use.
 
+Counting metrics come from scikit-learn with `labels=[0, …, C-1]` fixed, so a class that is predicted
+but absent from the truth (or absent from both) counts the same everywhere: its F1 is 0
+(`zero_division=0`) and it stays in the macro average.
+Log-loss: mean negative log-likelihood of the true class (probabilities clipped by scikit-learn).
+Brier score: Brier (1950), mean over samples of sum over classes of (p_c - 1[y = c])², in [0, 2].
 ECE: Guo et al. (2017) top-label expected calibration error with equal-width confidence bins.
 Temperature scaling: Guo et al. (2017), one scalar T fitted by minimising validation NLL.
 """
@@ -7,38 +13,51 @@ Temperature scaling: Guo et al. (2017), one scalar T fitted by minimising valida
 from __future__ import annotations
 
 import numpy as np
+from sklearn import metrics as skm
 
 CLASS_NAMES = ("not_habitable", "habitable", "inhabited")
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int = 3) -> np.ndarray:
     """Rows = true class, columns = predicted class."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return cm
+    return skm.confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=list(range(n_classes)))
 
 
-def precision_recall_f1(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-class precision, recall and F1 (0 where undefined, as scikit-learn's zero_division=0)."""
-    tp = np.diag(cm).astype(float)
-    pred, true = cm.sum(0).astype(float), cm.sum(1).astype(float)
-    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
-    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return {"precision": precision, "recall": recall, "f1": f1}
+def pairs_from_confusion(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) with the counts of confusion matrix `cm` (e.g. one all-reduced over ranks)."""
+    cm = np.rint(np.asarray(cm, float)).astype(np.int64)
+    true, pred = np.indices(cm.shape)
+    return np.repeat(true.ravel(), cm.ravel()), np.repeat(pred.ravel(), cm.ravel())
 
 
-def binary_auroc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney U with tie correction); NaN if one class is absent."""
+def accuracy_macro_f1(y_true, y_pred, n_classes: int = 3) -> dict[str, float]:
+    """Accuracy and macro-F1 over all `n_classes` labels (NaN for an empty split)."""
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    if len(y_true) == 0:
+        return {"accuracy": float("nan"), "macro_f1": float("nan")}
+    return {"accuracy": float(skm.accuracy_score(y_true, y_pred)),
+            "macro_f1": float(skm.f1_score(y_true, y_pred, labels=list(range(n_classes)), average="macro",
+                                           zero_division=0))}
+
+
+def binary_auroc(y, score) -> float:
+    """Area under the ROC curve (ties count one half); NaN if one class is absent."""
     y = np.asarray(y, bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    if y.all() or not y.any():
         return float("nan")
-    from scipy.stats import rankdata
+    return float(skm.roc_auc_score(y, np.asarray(score, float)))
 
-    ranks = rankdata(score)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+def log_loss(probs: np.ndarray, y_true) -> float:
+    """Mean negative log-likelihood of the true class."""
+    probs = np.asarray(probs, float)
+    return float(skm.log_loss(np.asarray(y_true, int), probs, labels=list(range(probs.shape[1]))))
+
+
+def brier_score(probs: np.ndarray, y_true) -> float:
+    """Multi-class Brier score (Brier 1950): mean of sum_c (p_c - 1[y = c])², 0 (perfect) to 2."""
+    probs = np.asarray(probs, float)
+    return float(skm.brier_score_loss(np.asarray(y_true, int), probs, labels=list(range(probs.shape[1]))))
 
 
 def expected_calibration_error(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
@@ -93,24 +112,28 @@ def fit_temperature(logits: np.ndarray, y_true) -> float:
 
 
 def classification_metrics(y_true, probs: np.ndarray) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall, AUROCs, ECE, confusion matrix."""
+    """Accuracy, macro-F1, per-class precision/recall/F1, AUROCs (one-vs-rest; habitable-or-inhabited vs
+    not; inhabited vs habitable among the truly habitable), log-loss, Brier, ECE, confusion matrix."""
     y = np.asarray(y_true, int)
     probs = np.asarray(probs, float)
+    n_classes = probs.shape[1]
+    labels = list(range(n_classes))
     pred = probs.argmax(1)
-    cm = confusion_matrix(y, pred, probs.shape[1])
-    prf = precision_recall_f1(cm)
-    present = cm.sum(1) > 0
+    empty = len(y) == 0
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0) if not empty else [np.zeros(n_classes)] * 4
     out = {
         "n": int(len(y)),
-        "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-        "macro_f1": float(prf["f1"][present].mean()) if present.any() else float("nan"),
-        "per_class": {name: {"precision": float(prf["precision"][c]), "recall": float(prf["recall"][c]),
-                             "f1": float(prf["f1"][c]), "support": int(cm[c].sum())}
-                      for c, name in enumerate(CLASS_NAMES[:probs.shape[1]])},
-        "auroc_ovr": {name: binary_auroc(y == c, probs[:, c]) for c, name in enumerate(CLASS_NAMES[:probs.shape[1]])},
+        **accuracy_macro_f1(y, pred, n_classes),
+        "per_class": {name: {"precision": float(precision[c]), "recall": float(recall[c]),
+                             "f1": float(f1[c]), "support": int(support[c])}
+                      for c, name in enumerate(CLASS_NAMES[:n_classes])},
+        "auroc_ovr": {name: binary_auroc(y == c, probs[:, c]) for c, name in enumerate(CLASS_NAMES[:n_classes])},
         "auroc_habitable_vs_not": binary_auroc(y >= 1, probs[:, 1:].sum(1)),
-        "ece": expected_calibration_error(probs, y),
-        "confusion_matrix": cm.tolist(),
+        "log_loss": log_loss(probs, y) if not empty else float("nan"),
+        "brier": brier_score(probs, y) if not empty else float("nan"),
+        "ece": expected_calibration_error(probs, y) if not empty else float("nan"),
+        "confusion_matrix": confusion_matrix(y, pred, n_classes).tolist(),
     }
     hab = y >= 1
     out["auroc_inhabited_vs_habitable"] = binary_auroc(
@@ -119,14 +142,14 @@ def classification_metrics(y_true, probs: np.ndarray) -> dict:
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray, names) -> dict[str, dict[str, float]]:
-    """R² and RMSE per target column (in the targets' physical units)."""
+    """R² and RMSE per target column (in the targets' physical units); R² NaN for a constant target."""
     pred, target = np.asarray(pred, float), np.asarray(target, float)
     out = {}
     for j, name in enumerate(names):
         t, p = target[:, j], pred[:, j]
-        ss_res, ss_tot = float(((t - p) ** 2).sum()), float(((t - t.mean()) ** 2).sum())
-        out[name] = {"r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
-                     "rmse": float(np.sqrt(((t - p) ** 2).mean()))}
+        constant = len(t) < 2 or float(np.ptp(t)) == 0.0
+        out[name] = {"r2": float("nan") if constant else float(skm.r2_score(t, p)),
+                     "rmse": float(skm.root_mean_squared_error(t, p)) if len(t) else float("nan")}
     return out
 
 
@@ -142,11 +165,11 @@ def transit_stratum(n_transits: int) -> str:
 
 
 def stratified(y_true, probs, groups) -> dict[str, dict]:
-    """Accuracy, macro-F1 and ECE within each group label (e.g. transit stratum, modality present)."""
+    """Accuracy, macro-F1, log-loss, Brier and ECE within each group label (e.g. transit stratum, modality present)."""
     y, probs, groups = np.asarray(y_true, int), np.asarray(probs, float), np.asarray(groups)
     out = {}
     for g in sorted(set(groups.tolist())):
         m = groups == g
         cm = classification_metrics(y[m], probs[m])
-        out[str(g)] = {"n": cm["n"], "accuracy": cm["accuracy"], "macro_f1": cm["macro_f1"], "ece": cm["ece"]}
+        out[str(g)] = {k: cm[k] for k in ("n", "accuracy", "macro_f1", "log_loss", "brier", "ece")}
     return out

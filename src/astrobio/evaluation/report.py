@@ -197,20 +197,25 @@ def fig_hz_diagram(predictions: list[dict]) -> str:
     return _fig_to_img(fig)
 
 
+# The scores of every method's row, in the HTML and terminal tables: key -> column heading.
+SCORE_COLUMNS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "log_loss": "log-loss", "brier": "Brier",
+                 "ece": "ECE"}
+
+
 def _metric_table(rows: list[dict]) -> str:
-    head = "<tr><th>method</th><th>accuracy</th><th>macro-F1</th><th>ECE</th>" + "".join(
+    head = "<tr><th>method</th>" + "".join(f"<th>{label}</th>" for label in SCORE_COLUMNS.values()) + "".join(
         f"<th>recall {c}</th>" for c in CLASS_LABELS) + "</tr>"
     body = ""
     for r in rows:
-        body += (f"<tr><td>{html.escape(r['name'])}</td><td>{r['accuracy']:.3f}</td><td>{r['macro_f1']:.3f}</td>"
-                 f"<td>{r['ece']:.3f}</td>" + "".join(f"<td>{x:.3f}</td>" for x in r["recalls"]) + "</tr>")
+        body += (f"<tr><td>{html.escape(r['name'])}</td>" + "".join(f"<td>{r[k]:.3f}</td>" for k in SCORE_COLUMNS)
+                 + "".join(f"<td>{x:.3f}</td>" for x in r["recalls"]) + "</tr>")
     return f"<table>{head}{body}</table>"
 
 
 def metric_rows(metrics: dict) -> list[dict]:
     """Model, baselines and ablations as uniform rows (also used for the terminal table)."""
     def row(name, m):
-        return {"name": name, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "ece": m["ece"],
+        return {"name": name, **{k: m[k] for k in SCORE_COLUMNS},
                 "recalls": [m["per_class"][c]["recall"] for c in ("not_habitable", "habitable", "inhabited")]}
 
     rows = [row("model (temperature-scaled)", metrics["model"]["calibrated"])]

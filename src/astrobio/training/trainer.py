@@ -31,8 +31,8 @@ from torch.utils.data import Dataset, Sampler
 
 from astrobio import __version__
 from astrobio.errors import InputValidationError, TrainingInstabilityError
-from astrobio.training.checkpoint import (atomic_torch_save, atomic_write_text, capture_rng_state, load_checkpoint,
-                                          resolve_resume, restore_rng_state)
+from astrobio.training.checkpoint import (atomic_torch_save, atomic_write_text, capture_rng_state, dataset_state,
+                                          load_resume, remove_stale_temp_files, restore_rng_state, trim_history)
 from astrobio.training.config import TRAJECTORY_FIELDS, TrainConfig
 from astrobio.training.distributed import DistContext, ResumableDistributedSampler, ShardSampler, all_reduce, wrap_model
 from astrobio.training.tracking import environment_info, make_tracker
@@ -97,19 +97,12 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------- metrics and monitoring
 
 def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
-    """Accuracy and macro-F1 from a confusion matrix `[C, C]` (rows = true, cols = predicted).
+    """Accuracy and macro-F1 from a confusion matrix `[C, C]` (rows = true, cols = predicted), by the one
+    definition in `astrobio.evaluation.metrics` (every class counts, F1 0 where undefined)."""
+    from astrobio.evaluation.metrics import accuracy_macro_f1, pairs_from_confusion
 
-    Classes absent from both truth and predictions are left out of the macro average (sklearn's
-    `f1_score(average="macro", labels=present)`); a class that is present but never predicted scores 0.
-    """
-    cm = confusion.double()
-    tp = cm.diag()
-    support, predicted = cm.sum(1), cm.sum(0)
-    present = (support + predicted) > 0
-    f1 = torch.where(present, 2 * tp / (support + predicted).clamp_min(1), torch.zeros_like(tp))
-    total = cm.sum().item()
-    return {"accuracy": tp.sum().item() / total if total else 0.0,
-            "macro_f1": f1[present].mean().item() if present.any() else 0.0}
+    y_true, y_pred = pairs_from_confusion(confusion.detach().cpu().numpy())
+    return accuracy_macro_f1(y_true, y_pred, confusion.shape[0])
 
 
 def memory_stats(device: torch.device) -> dict[str, float]:
@@ -182,6 +175,7 @@ class Trainer:
         self.train_dataset, self.val_dataset = train_dataset, val_dataset
         self.run_config = {"train": config.to_dict(), **(run_config or {})}
         self.data_fingerprint = data_fingerprint
+        self._data_state = dataset_state(train_dataset)  # statistics + tokenizer, saved with every checkpoint
         device = self.ctx.device
         self.raw_model = model.to(device)
         self.model = wrap_model(self.raw_model, self.ctx)
@@ -216,8 +210,7 @@ class Trainer:
     def fit(self, resume: str | Path | None = None) -> dict[str, Any]:
         """Train until `max_steps`, `max_minutes`, early stopping or SIGTERM; return the summary dict."""
         cfg, ctx = self.config, self.ctx
-        ckpt_path = resolve_resume(resume, self.out_dir)
-        ckpt = load_checkpoint(ckpt_path) if ckpt_path else None
+        ckpt_path, ckpt = load_resume(resume, self.out_dir)  # falls back to best.pt if last.pt is unreadable
         if ckpt is None:
             seed_everything(cfg.seed + ctx.rank)  # different dropout masks per rank; DDP syncs the weights
         else:
@@ -288,7 +281,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Validation loss (per component), accuracy and macro-F1, all-reduced over ranks."""
+        """Validation loss (per component), log-loss, Brier score, accuracy and macro-F1, all-reduced over ranks."""
         if self.val_loader is None:
             return {}
         model, device = self.raw_model, self.ctx.device  # unwrapped: no DDP collectives in eval
@@ -306,6 +299,13 @@ class Trainer:
             for name, value in losses.items():
                 sums[name] = sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value.double() * n
             logits = outputs["logits"].float()  # (B, C)
+            # log-loss and Brier (Brier 1950) as per-sample sums, so they all-reduce like the losses
+            probs = logits.softmax(-1)
+            onehot = torch.nn.functional.one_hot(batch.labels.long(), logits.shape[-1]).to(probs.dtype)
+            for key, value in (("_log_loss", torch.nn.functional.cross_entropy(logits, batch.labels.long(),
+                                                                                reduction="sum")),
+                               ("_brier", ((probs - onehot) ** 2).sum())):
+                sums[key] = sums.get(key, torch.zeros((), dtype=torch.float64, device=device)) + value.double()
             if confusion is None:
                 confusion = torch.zeros(logits.shape[-1], logits.shape[-1], dtype=torch.float64, device=device)
             idx = batch.labels.long() * logits.shape[-1] + logits.argmax(-1)
@@ -317,8 +317,10 @@ class Trainer:
         packed = all_reduce(packed, self.ctx, op="sum")
         total = packed[len(names)].item()
         confusion = packed[len(names) + 1:].view_as(confusion)
-        metrics = {f"val/{'loss' if k == 'total' else 'loss_' + k}": packed[i].item() / total
-                   for i, k in enumerate(names)}
+        def key(name: str) -> str:
+            return name[1:] if name.startswith("_") else "loss" if name == "total" else "loss_" + name
+
+        metrics = {f"val/{key(k)}": packed[i].item() / total for i, k in enumerate(names)}
         metrics.update({f"val/{k}": v for k, v in classification_metrics(confusion).items()})
         return metrics
 
@@ -463,6 +465,7 @@ class Trainer:
                         "evals_without_improvement": self.evals_without_improvement,
                         "train_time_s": self.train_time_s, "samples_seen": self.samples_seen},
             "config": self.run_config,
+            "data_state": self._data_state,
             "data_fingerprint": self.data_fingerprint,
             "version": __version__,
         }
@@ -502,10 +505,9 @@ class Trainer:
 
     def _start_files(self, tracker) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        history = self.out_dir / "history.jsonl"
-        if history.exists():  # drop rows past the resume point (an interrupted run may have logged beyond it)
-            rows = [ln for ln in history.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
-            atomic_write_text("".join(r + "\n" for r in rows), history)
+        for directory in (self.out_dir, self.ckpt_dir):  # leftovers of a save killed mid-write
+            remove_stale_temp_files(directory)
+        trim_history(self.out_dir / "history.jsonl", self.step)  # rows past the resume point, a torn last line
         info = {"config": self.run_config, "environment": environment_info(self.ctx.device, self.ctx.world_size),
                 "data_fingerprint": self.data_fingerprint, "resumed_at_step": self.step}
         atomic_write_text(json.dumps(info, indent=2, default=str) + "\n", self.out_dir / "run_info.json")
