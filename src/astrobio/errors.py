@@ -25,6 +25,18 @@ class StorageError(AstrobioError):
     """The on-disk store is missing, corrupt or was asked for something it does not hold."""
 
 
+class CorruptRunError(StorageError):
+    """A stored run holds a value no model may use (non-finite, malformed); names the run and the field."""
+
+    def __init__(self, run_id: str, field: str, problem: str):
+        self.run_id, self.field, self.problem = run_id, field, problem
+        super().__init__(f"run {run_id!r}: {field} {problem}; quarantine it (`astrobio data quality`) or re-simulate")
+
+
+class UnsafeCheckpointError(StorageError):
+    """A checkpoint that would need foreign code (pickled globals beyond tensors, dicts, numbers, strings) to load."""
+
+
 class QualityError(AstrobioError):
     """A data-quality check could not be evaluated."""
 
