@@ -30,7 +30,7 @@ def build_store(path: Path, runs: int, templates: int, resolution: str, seed: in
     Returns the seconds the simulation took."""
     from astrobio.data.storage import RealDataStorage
     from astrobio.world import simulate_runs
-    from astrobio.world.population import sample_population
+    from astrobio.world.simulate import sample_population
 
     t0 = time.perf_counter()
     sims = simulate_runs(sample_population(templates, seed, resolution), seed=seed, resolution=resolution)

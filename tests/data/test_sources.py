@@ -77,7 +77,7 @@ def test_client_parses_recorded_response():
 
 
 def test_fetched_rows_feed_the_simulator(tmp_path):
-    from astrobio.world.population import catalog_planets
+    from astrobio.world.catalog import catalog_planets
 
     rows = parse_pscomppars_csv(RECORDED.read_text())
     path = write_catalog_csv(rows, tmp_path / "nasa.csv")

@@ -1,4 +1,5 @@
-"""Observing log text: determinism, variety, activity content, missing values, catalog phrasing."""
+"""Observing log text: determinism, variety, activity content, missing values, catalog phrasing, and claims
+that follow the retrieval's significance."""
 
 import re
 from dataclasses import replace
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 
 from astrobio.errors import InputValidationError
-from astrobio.world.observing_log import observing_log, spectral_type, superflare_rate_per_year
+from astrobio.world.atmosphere import prior_composition
+from astrobio.world.observation import NO_SPECTRUM, SpectrumReading
+from astrobio.world.observing_log import log_facts, observing_log, spectral_type, superflare_rate_per_year
 from astrobio.world.types import PlanetObserved, PlanetTruth
 
 NAN = float("nan")
@@ -39,8 +42,15 @@ def observed(t: PlanetTruth, **kw) -> PlanetObserved:
     return PlanetObserved(**base)
 
 
-def log(t, seed=0, **obs_kw) -> str:
-    return observing_log(t, observed(t, **obs_kw), np.random.default_rng(seed))
+def reading(flat=False, clear_sigma=0.0, **sigma) -> SpectrumReading:
+    """A spectrum's reading with the given detection significances (other gases 0 sigma)."""
+    det = {g: 0.0 for g in ("CO2", "CH4", "H2O", "O3", "O2")} | sigma
+    return SpectrumReading(None, prior_composition(), det, clear_sigma, flat)
+
+
+def log(t, seed=0, spec=None, **obs_kw) -> str:
+    spec = spec if spec is not None else (reading() if t.n_transits else NO_SPECTRUM)
+    return observing_log(observed(t, **obs_kw), log_facts(t), spec, np.random.default_rng(seed))
 
 
 def sentences(text: str) -> list[str]:
@@ -120,7 +130,7 @@ def test_catalog_planet_reads_from_catalog_fields():
     t = truth(name="Proxima Centauri b", system="Proxima Centauri", source="catalog", star_teff_k=3050.0,
               distance_pc=1.3, discovery_method="RV", discovery_year=2016, n_transits=0,
               catalog_missing=("star_age_gyr",))
-    text = log(t, seed=1)
+    text = log(t, seed=1, star_age_gyr=NAN)  # the catalog observation of a missing age is NaN
     assert "Open Exoplanet Catalogue" in text and "2016" in text
     assert "M5.5" in text  # the catalog's spectral type, not the Teff-derived one
     assert re.search(r"1\.3|4 light-years", text)
@@ -144,16 +154,32 @@ def test_spectral_type_from_teff():
 def test_bad_inputs_raise():
     t = truth()
     with pytest.raises(InputValidationError, match="rng"):
-        observing_log(t, observed(t), 0)
-    with pytest.raises(InputValidationError, match="truth"):
-        observing_log(observed(t), observed(t), np.random.default_rng(0))
+        observing_log(observed(t), log_facts(t), reading(), 0)
+    with pytest.raises(InputValidationError, match="observed"):
+        observing_log(t, log_facts(t), reading(), np.random.default_rng(0))
 
 
-def test_detected_gas_claims_have_a_realistic_miss_rate():
-    # CO2 at 4% with 50 transits is detectable: reported in most logs but not all (P_TRUE_CLAIM = 0.65)
-    hits = sum(bool(re.search(r"CO2|carbon dioxide", log(truth(n_transits=50), seed=s))) for s in range(200))
-    assert 0.5 * 200 < hits < 0.8 * 200
-    # an airless planet: any CO2 claim is a false positive (P_FALSE_CLAIM = 0.04)
-    bare = replace(truth(n_transits=50), atmosphere_retained=False)
-    false = sum(bool(re.search(r"CO2|carbon dioxide", log(bare, seed=s))) for s in range(200))
-    assert false < 0.12 * 200
+def test_claims_follow_the_retrieval_significance():
+    t = truth(n_transits=50)
+    for s in range(30):
+        strong = log(t, seed=s, spec=reading(CO2=7.2)).lower()
+        assert re.search(r"(co2|carbon dioxide)( absorption| feature| is seen)", strong) and "tentative" not in strong
+        tentative = log(t, seed=s, spec=reading(CO2=3.9)).lower()
+        assert re.search(r"co2|carbon dioxide", tentative) and re.search(r"tentative|hints|possible", tentative)
+        faint = log(t, seed=s, spec=reading(CO2=2.9, CH4=1.0)).lower()  # below 3 sigma: nothing is claimed
+        assert not re.search(r"co2|carbon dioxide|ch4|methane", faint), faint
+
+
+def test_flat_spectrum_only_when_the_spectrum_excludes_a_clear_atmosphere():
+    t = truth(n_transits=50)
+    flat = [log(t, seed=s, spec=reading(flat=True, clear_sigma=6.0)).lower() for s in range(10)]
+    assert all(re.search(r"flat|no atmospheric features", x) for x in flat)
+    weak = " ".join(log(t, seed=s, spec=reading(flat=True, clear_sigma=3.0)) for s in range(30))
+    assert "thin or absent" not in weak and "bare rock" not in weak  # the data could not tell
+
+
+def test_no_spectrum_no_gas_claims():
+    t = truth(n_transits=0)
+    for s in range(30):
+        text = log(t, seed=s).lower()
+        assert not re.search(r"co2|carbon dioxide|methane|ch4|ozone|water vapour|oxygen|flat|feature", text), text

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from astrobio.errors import InputValidationError
-from astrobio.world import atmosphere, population, simulate_run, simulate_runs, solar_system_planet
+from astrobio.world import atmosphere, simulate_run, simulate_runs, solar_system_planet, survey
+from astrobio.world.simulate import sample_population
 from astrobio.world.types import LABEL_KEYS
 
 
@@ -35,12 +36,13 @@ def test_run_contract_shapes(solar_runs):
 
 
 def test_truth_observation_split():
-    # A CO2-rich planet beyond Earth's orbit: warm in truth, but the observer's prior atmosphere
-    # (1 bar N2, 400 ppm CO2) freezes it, so the input cube is colder than the target cube.
+    # A CO2-rich planet beyond Earth's orbit: warm in truth, but without a spectrum the observer's prior
+    # atmosphere (1 bar N2, 400 ppm CO2) freezes it, so the input cube is colder than the target cube.
+    # (n_transits=0 since the observer now retrieves the atmosphere where a spectrum exists.)
     earth = solar_system_planet("Earth")
     comp = dict(earth.composition, CO2=0.05, N2=0.73)
     outer = replace(earth, name="Outer Earth", semimajor_axis_au=1.1, surface_pressure_bar=2.0,
-                    composition=atmosphere.normalise(comp), source="synthetic", system="Test")
+                    composition=atmosphere.normalise(comp), source="synthetic", system="Test", n_transits=0)
     run = simulate_run(outer, seed=0)
     assert run.datacube_prior[0].mean() < run.datacube_true[0].mean() - 20
     assert run.labels["habitability_class"] == 2
@@ -66,7 +68,7 @@ def test_oxygenic_biosphere_shows_in_atmosphere_and_spectrum():
 
 
 def test_same_seed_same_run():
-    t = population.sample_abiotic_population(3, seed=5)
+    t = survey.sample_abiotic_population(3, seed=5)
     a, b = simulate_runs(t, seed=5), simulate_runs(t, seed=5)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.datacube_prior, y.datacube_prior)
@@ -85,8 +87,13 @@ def test_bad_input_names_field_and_value(field, value):
     assert field in str(err.value) and str(value) in str(err.value)
 
 
+def test_bad_resolution_is_a_typed_error():
+    with pytest.raises(InputValidationError, match="resolution"):
+        simulate_run(solar_system_planet("Earth"), resolution="high")
+
+
 def test_default_population_class_balance():
-    truths = population.sample_population(240, seed=0)
+    truths = sample_population(240, seed=0)
     runs = simulate_runs(truths, seed=0)
     classes = np.bincount([r.labels["habitability_class"] for r in runs], minlength=3) / len(runs)
     assert (classes >= 0.15).all(), classes

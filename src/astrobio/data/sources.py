@@ -3,7 +3,7 @@
 Offline by default: the shipped Open Exoplanet Catalogue snapshot and the simulator need no network.
 `NasaExoplanetArchiveClient` queries the archive's `pscomppars` table (one composite row per confirmed
 planet) through TAP with an ADQL query and maps the CSV onto the shipped catalog's columns, so
-`astrobio.world.population.catalog_planets(path)` ingests the result like the shipped CSV.
+`astrobio.world.catalog.catalog_planets(path)` ingests the result like the shipped CSV.
 """
 
 from __future__ import annotations
@@ -107,17 +107,17 @@ def list_sources() -> list[DataSource]:
             location=str(shipped_catalog_path())),
         DataSource(
             name="synthetic_population", kind="simulator",
-            description="planets drawn by astrobio.world.population.sample_population(n, seed) and simulated "
+            description="planets drawn by astrobio.world.simulate.sample_population(n, seed) and simulated "
                         "by astrobio.world.simulate",
             provenance="astrobio world simulator (this package); reproducible from the seed",
             licence="MIT (astrobio)", citation="astrobio, this package (see SPEC.md for the physics references)",
-            location="astrobio.world.population.sample_population"),
+            location="astrobio.world.simulate.sample_population"),
         DataSource(
             name="solar_system", kind="simulator",
-            description="Earth, Venus and Mars as sanity anchors (astrobio.world.population.solar_system_planet)",
+            description="Earth, Venus and Mars as sanity anchors (astrobio.world.catalog.solar_system_planet)",
             provenance="NASA planetary fact sheets (Williams 2024), NOAA greenhouse-gas records",
             licence="public domain (NASA)", citation="Williams, D. R. 2024, NASA Planetary Fact Sheets",
-            location="astrobio.world.population.solar_system_planet"),
+            location="astrobio.world.catalog.solar_system_planet"),
         DataSource(
             name="nasa_exoplanet_archive", kind="online_catalog",
             description="Planetary Systems Composite Parameters (pscomppars) through TAP/ADQL, CSV",

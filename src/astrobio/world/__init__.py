@@ -11,10 +11,10 @@ from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth
 _LAZY = {
     "habitable_zone": "astrobio.world.habitable",
     "earth_similarity_index": "astrobio.world.habitable",
-    "solar_system_planet": "astrobio.world.population",
-    "sample_population": "astrobio.world.population",
-    "catalog_planets": "astrobio.world.population",
-    "observe": "astrobio.world.population",
+    "solar_system_planet": "astrobio.world.catalog",
+    "sample_population": "astrobio.world.simulate",
+    "catalog_planets": "astrobio.world.catalog",
+    "observe": "astrobio.world.observation",
     "simulate_run": "astrobio.world.simulate",
     "simulate_runs": "astrobio.world.simulate",
 }

@@ -6,7 +6,7 @@ discovery and campaign come from the observed values (for catalog planets, from 
 Every random choice (template, synonym, order, number format, measurement noise) comes from `rng`,
 so the same seed gives the same text.
 
-Activity index a = truth.star_activity in [0, 1] maps to observables (assumed log-linear mappings
+Activity index a = LogFacts.star_activity in [0, 1] maps to observables (assumed log-linear mappings
 between published end points; each reading gets measurement noise):
 | quantity | mapping | anchors |
 |---|---|---|
@@ -17,38 +17,42 @@ between published end points; each reading gets measurement noise):
 | H-alpha emission (M) | a > 0.4 | dMe stars (West et al. 2008, AJ 135:785) |
 Flares are counted in 1–4 TESS sectors (27.4 d each) as a Poisson draw, so quiet stars show none.
 
-Qualitative spectral claims (only with transmission spectroscopy), per gas: a gas above its detection
-threshold (table `DETECTABLE`, anchored on Krissansen-Totton et al. 2018 for CO2/CH4 with ~10 transits and
-Lustig-Yaeger et al. 2019 for O2/O3) is reported with probability `P_TRUE_CLAIM` (so 35% are missed); a
-gas below it is reported as "tentative" with `P_FALSE_CLAIM` = 4% per gas (cf. contested claims such as
-DMS in K2-18 b). Claims name gases, never the habitability class.
+Spectral claims (only with transmission spectroscopy) follow the observer's retrieval of the noisy spectrum
+(`observation.SpectrumReading`): a gas whose absorption the retrieval finds at >= 5 sigma is "detected",
+3-5 sigma is "tentative", below 3 sigma nothing is said (at most two claims, most significant first).
+"Flat spectrum, thin or absent atmosphere" is written only when no gas reaches 3 sigma, a flat line fits
+the spectrum and a clear 1-bar prior atmosphere would have stood out at >= 5 sigma; otherwise a
+featureless spectrum is "no feature at the current precision". Claims name gases, never the class.
+
+The log never sees the true planet: `observing_log(observed, facts, reading, rng)` gets the observed values,
+the spectrum's reading and `LogFacts`, the few things a real observing log records that the catalog table
+does not (activity, age indicators, the discovery year, where the target comes from).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import numpy as np
 
 from astrobio.errors import InputValidationError
+from astrobio.world.observation import DETECTED_SIGMA, SpectrumReading
 from astrobio.world.types import PlanetObserved, PlanetTruth
 
 PC_TO_LY = 3.26156  # light-years per parsec (IAU 2015 parsec, Julian year)
 TESS_SECTOR_DAYS = 27.4
-P_TRUE_CLAIM = 0.65
-P_FALSE_CLAIM = 0.04
 P_VAGUE_AGE = 0.25  # age hint reduced to "poorly constrained"
 P_NO_AGE = 0.15
-AGE_SCATTER_DEX = 0.13  # ~30% age uncertainty, as population.OBS_SIGMA["age_frac"]
+AGE_SCATTER_DEX = 0.13  # ~30% age uncertainty, as observation.OBS_SIGMA["age_frac"]
+MAX_CLAIMS = 2
 
-# (gas, minimum VMR, minimum transits) for a credible claim.
-DETECTABLE = (("CO2", 1e-4, 5), ("CH4", 1e-4, 10), ("H2O", 1e-3, 10), ("O3", 1e-7, 50), ("CO", 1e-3, 20))
 GAS_NAMES = {"CO2": ("CO2", "carbon dioxide"), "CH4": ("CH4", "methane"), "H2O": ("H2O", "water vapour"),
-             "O3": ("O3", "ozone"), "CO": ("CO", "carbon monoxide")}
-GAS_BANDS = {"CO2": "4.3 um", "CH4": "3.3 um", "H2O": "1.4 um", "O3": "9.6 um", "CO": "4.6 um"}
+             "O3": ("O3", "ozone"), "O2": ("O2", "oxygen")}
+GAS_BANDS = {"CO2": "4.3 um", "CH4": "3.3 um", "H2O": "1.4 um", "O3": "9.6 um", "O2": "0.76 um"}
 
 # Dwarf spectral types and Teff (K), Pecaut & Mamajek 2013, ApJS 208:9 (online table, 2022 version).
 SPECTRAL_TYPES = (("A5", 8100), ("F0", 7220), ("F2", 6810), ("F5", 6510), ("F8", 6170), ("G0", 5920),
@@ -80,17 +84,37 @@ def superflare_rate_per_year(activity: float, min_energy_erg: float = 1e33) -> f
     return rate * 10 ** (math.log10(1e33) - math.log10(min_energy_erg))
 
 
-def observing_log(truth: PlanetTruth, observed: PlanetObserved, rng: np.random.Generator) -> str:
+@dataclass(frozen=True)
+class LogFacts:
+    """What an observing log records beyond the catalog table: where the target comes from ("synthetic",
+    "catalog", "solar_system"), the discovery year, the star's activity index (flares, X-rays, H-alpha,
+    R'HK are its readings) and its age (age indicators are its readings, with their scatter)."""
+
+    source: str
+    discovery_year: int
+    star_activity: float
+    star_age_gyr: float
+
+
+def log_facts(truth: PlanetTruth) -> LogFacts:
+    """The facts of `truth` an observing log may hold (nothing about the atmosphere, surface or life)."""
+    return LogFacts(truth.source, int(truth.discovery_year), float(truth.star_activity), float(truth.star_age_gyr))
+
+
+def observing_log(observed: PlanetObserved, facts: LogFacts, reading: SpectrumReading,
+                  rng: np.random.Generator) -> str:
     """3–8 sentences about the planet's host, discovery, campaign, activity, age and spectral claims."""
-    if not isinstance(truth, PlanetTruth) or not isinstance(observed, PlanetObserved):
-        raise InputValidationError("truth/observed", (type(truth).__name__, type(observed).__name__),
-                                   "a PlanetTruth and a PlanetObserved")
+    if not isinstance(observed, PlanetObserved) or not isinstance(facts, LogFacts) \
+            or not isinstance(reading, SpectrumReading):
+        raise InputValidationError("observed/facts/reading", (type(observed).__name__, type(facts).__name__,
+                                                              type(reading).__name__),
+                                   "a PlanetObserved, a LogFacts and a SpectrumReading")
     if not isinstance(rng, np.random.Generator):
         raise InputValidationError("rng", type(rng).__name__, "a numpy.random.Generator")
     w = _Writer(rng)
-    head = [_host_sentence(w, truth, observed), _discovery_sentence(w, truth)]
-    body = [s for s in (_campaign_sentence(w, truth), *_activity_sentences(w, truth, observed),
-                        _age_sentence(w, truth, observed), *_claim_sentences(w, truth)) if s]
+    head = [_host_sentence(w, observed, facts), _discovery_sentence(w, observed, facts)]
+    body = [s for s in (_campaign_sentence(w, observed), *_activity_sentences(w, observed, facts),
+                        _age_sentence(w, observed, facts), *_claim_sentences(w, observed, reading)) if s]
     planet = _planet_sentence(w, observed)
     if planet and len(head) + len(body) < 8:  # at most 2 + 1 + 2 + 1 + 2 = 8 without it
         body.append(planet)
@@ -139,17 +163,16 @@ def _catalog_stars() -> dict[str, tuple[str, str]]:
                 for r in csv.DictReader(fh)}
 
 
-def _host_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
-    if truth.source == "solar_system":
-        star, sptype, dist = "the Sun", "G2V", truth.distance_pc
-    elif truth.source == "catalog":
-        star, catalog_type = _catalog_stars().get(truth.name, (truth.system, ""))
-        star = star or truth.system
-        missing = getattr(truth, "catalog_missing", ())
-        sptype = catalog_type or spectral_type(truth.star_teff_k)
-        dist = truth.distance_pc if "distance_pc" not in missing else float("nan")
+def _host_sentence(w: _Writer, obs: PlanetObserved, facts: LogFacts) -> str:
+    if facts.source == "solar_system":
+        star, sptype = "the Sun", "G2V"
+    elif facts.source == "catalog":
+        star, catalog_type = _catalog_stars().get(obs.name, (obs.system, ""))
+        star = star or obs.system
+        sptype = catalog_type or spectral_type(obs.star_teff_k)
     else:
-        star, sptype, dist = truth.system, spectral_type(obs.star_teff_k), obs.distance_pc
+        star, sptype = obs.system, spectral_type(obs.star_teff_k)
+    dist = obs.distance_pc
     kind = _star_kind(sptype)
     where = ""
     if _finite(dist):
@@ -157,12 +180,12 @@ def _host_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
                         f" some {dist * PC_TO_LY:.0f} light-years away",
                         f" at a distance of {dist:.1f} pc"))
     typed = f"{'an' if sptype[:1] in 'AEFHILMNORSX' else 'a'} {sptype} {kind}" if sptype else "a star of unknown type"
-    source = " (Open Exoplanet Catalogue entry)" if truth.source == "catalog" else ""
-    templates = [f"{truth.name}{source} orbits {star}, {typed}{where}",
-                 f"target {truth.name}{source}: host {star}, {typed}{where}",
-                 f"{star}, {typed}{where}, hosts {truth.name}{source}"]
+    source = " (Open Exoplanet Catalogue entry)" if facts.source == "catalog" else ""
+    templates = [f"{obs.name}{source} orbits {star}, {typed}{where}",
+                 f"target {obs.name}{source}: host {star}, {typed}{where}",
+                 f"{star}, {typed}{where}, hosts {obs.name}{source}"]
     if not star.startswith("the "):
-        templates.append(f"host star {star} is {typed}{where}; the planet is {truth.name}{source}")
+        templates.append(f"host star {star} is {typed}{where}; the planet is {obs.name}{source}")
     return w.pick(templates)
 
 
@@ -174,12 +197,12 @@ def _star_kind(sptype: str) -> str:
     return "star"
 
 
-def _discovery_sentence(w: _Writer, truth: PlanetTruth) -> str:
-    method = truth.discovery_method or ""
+def _discovery_sentence(w: _Writer, obs: PlanetObserved, facts: LogFacts) -> str:
+    method = obs.discovery_method or ""
     how = w.pick(METHOD_PHRASES[method]) if method in METHOD_PHRASES else (
         "" if method in ("", "unknown") else method)
-    year = truth.discovery_year if truth.discovery_year and truth.discovery_year > 0 else None
-    if truth.source == "solar_system":
+    year = facts.discovery_year if facts.discovery_year and facts.discovery_year > 0 else None
+    if facts.source == "solar_system":
         return w.pick(("the planet is a Solar System reference target, seen as if from 10 pc",
                        "this is a Solar System benchmark viewed as an exoplanet"))
     if not how:
@@ -208,10 +231,10 @@ def _planet_sentence(w: _Writer, obs: PlanetObserved) -> str:
                    "fitted parameters: " + "; ".join(parts)))
 
 
-def _campaign_sentence(w: _Writer, truth: PlanetTruth) -> str:
-    n = int(truth.n_transits)
+def _campaign_sentence(w: _Writer, obs: PlanetObserved) -> str:
+    n = int(obs.n_transits)
     if n <= 0:
-        if truth.discovery_method != "transit":
+        if obs.discovery_method != "transit":
             return w.pick(("the planet does not transit, so no transmission spectroscopy is possible",
                            "no transits are known, hence no transmission spectrum",
                            "without transits, only the host star has been observed spectroscopically"))
@@ -228,9 +251,9 @@ def _campaign_sentence(w: _Writer, truth: PlanetTruth) -> str:
                    f"a {n}-transit programme used {instruments}"))
 
 
-def _activity_sentences(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> list[str]:
-    a = float(np.clip(truth.star_activity, 0.0, 1.0)) if _finite(truth.star_activity) else 0.0
-    sptype = spectral_type(obs.star_teff_k if _finite(obs.star_teff_k) else truth.star_teff_k)
+def _activity_sentences(w: _Writer, obs: PlanetObserved, facts: LogFacts) -> list[str]:
+    a = float(np.clip(facts.star_activity, 0.0, 1.0)) if _finite(facts.star_activity) else 0.0
+    sptype = spectral_type(obs.star_teff_k)
     if a < 0.25 and w.coin(0.4):  # quiet stars are often not commented on
         return []
     sectors = int(w.pick((1, 1, 2, 4)))
@@ -278,17 +301,17 @@ def _chromosphere_sentence(w: _Writer, a: float, sptype: str) -> str:
                    f"the chromosphere is {word} (log R'HK {rhk:.2f})"))
 
 
-def _age_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
+def _age_sentence(w: _Writer, obs: PlanetObserved, facts: LogFacts) -> str:
     if w.coin(P_NO_AGE):
         return ""
-    if truth.source == "catalog" and "star_age_gyr" in getattr(truth, "catalog_missing", ()):
+    if facts.source == "catalog" and not _finite(obs.star_age_gyr):
         return w.pick(("the catalog gives no stellar age", "no age estimate is listed for the host"))
-    if not _finite(truth.star_age_gyr) or w.coin(P_VAGUE_AGE):
+    if not _finite(facts.star_age_gyr) or w.coin(P_VAGUE_AGE):
         return w.pick(("the stellar age is poorly constrained", "age indicators are inconclusive",
                        "the host's age remains uncertain"))
-    age = truth.star_age_gyr if truth.source != "synthetic" else \
-        truth.star_age_gyr * 10 ** w.rng.normal(0, AGE_SCATTER_DEX)
-    m_dwarf = spectral_type(truth.star_teff_k).startswith("M")
+    age = facts.star_age_gyr if facts.source != "synthetic" else \
+        facts.star_age_gyr * 10 ** w.rng.normal(0, AGE_SCATTER_DEX)
+    m_dwarf = spectral_type(obs.star_teff_k).startswith("M")
     if age < 1.0:
         return w.pick((("fast rotation and membership in a young moving group suggest an age below 1 Gyr"
                         if m_dwarf else "lithium depletion suggests youth (< 1 Gyr)"),
@@ -302,37 +325,28 @@ def _age_sentence(w: _Writer, truth: PlanetTruth, obs: PlanetObserved) -> str:
                    f"the estimated age is {age:.1f} Gyr"))
 
 
-def _claim_sentences(w: _Writer, truth: PlanetTruth) -> list[str]:
-    n = int(truth.n_transits)
-    if n <= 0:
+def _claim_sentences(w: _Writer, obs: PlanetObserved, reading: SpectrumReading) -> list[str]:
+    if int(obs.n_transits) <= 0 or not reading.detection_sigma:  # no spectrum, nothing to claim
         return []
-    claims = []
-    for gas, vmr_min, n_min in DETECTABLE:
-        real = truth.atmosphere_retained and truth.composition.get(gas, 0.0) >= vmr_min and n >= n_min
-        if (real and w.coin(P_TRUE_CLAIM)) or (not real and w.coin(P_FALSE_CLAIM)):
-            claims.append((gas, real))
     out = []
-    for gas, real in claims[:2]:  # at most two claim sentences per log
-        formula, name = GAS_NAMES[gas]
-        label = w.pick((formula, name))
+    for gas, sigma in reading.claims()[:MAX_CLAIMS]:
+        label = w.pick(GAS_NAMES[gas])
         band = GAS_BANDS[gas]
-        if real and w.coin(0.5):
-            out.append(w.pick((f"the team reports {label} absorption near {band}",
-                               f"a {label} feature at {band} is detected", f"{label} is seen at {band}")))
+        if sigma >= DETECTED_SIGMA:
+            out.append(w.pick((f"the team reports {label} absorption near {band} at {sigma:.0f} sigma",
+                               f"a {label} feature at {band} is detected ({sigma:.1f} sigma)",
+                               f"{label} is seen at {band}, a {sigma:.0f}-sigma detection")))
         else:
-            out.append(w.pick((f"the team reports a tentative detection of {label}",
+            out.append(w.pick((f"the team reports a tentative detection of {label} ({sigma:.1f} sigma)",
                                f"there are hints of {label} near {band}, at low significance",
-                               f"a possible {label} signal is under discussion")))
-    if not claims:
-        thin = not truth.atmosphere_retained or truth.surface_pressure_bar < 0.05
-        cloudy = truth.cloud_top_pressure_bar < 0.3 * truth.surface_pressure_bar
-        if thin and w.coin(0.6):
-            out.append(w.pick(("the spectrum is flat, consistent with a thin or absent atmosphere",
-                               "no atmospheric features; a bare rock cannot be excluded")))
-        elif cloudy and w.coin(0.5):
-            out.append(w.pick(("muted features suggest high clouds or hazes", "the spectrum is featureless, "
-                                                                             "perhaps due to clouds")))
-        else:
-            out.append(w.pick(("no molecular feature is detected at the current precision",
-                               "the spectrum shows no significant features")))
-    return out
+                               f"a possible {label} signal ({sigma:.1f} sigma) is under discussion")))
+    if out:
+        return out
+    if reading.flat_excludes_clear_atmosphere:
+        excl = reading.clear_atmosphere_sigma
+        return [w.pick((f"the spectrum is flat, consistent with a thin or absent atmosphere (a clear 1-bar "
+                        f"atmosphere is excluded at {excl:.0f} sigma)",
+                        f"no atmospheric features; a clear 1-bar atmosphere would have shown them at "
+                        f"{excl:.0f} sigma, so a bare rock or high clouds are likely"))]
+    return [w.pick(("no molecular feature is detected at the current precision",
+                    "the spectrum shows no significant features"))]

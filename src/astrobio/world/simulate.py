@@ -1,8 +1,15 @@
 """Planet runs: the truth/observation split of SPEC.md section 3, vectorised over planets.
 
-Datacube input = climate of the *observed* parameters under the observer's prior atmosphere.
-Datacube target, labels and the spectrum = the *true* planet and its true climate.
-Graph = metabolisms the *observed* environment permits. Text = the observing log.
+Truth: labels, the datacube target and the spectrum come from the true planet and its true climate.
+Observer (`world/observation.py`): the catalog-like values, the retrieval of the noisy spectrum, and the
+observer's atmosphere (retrieved where the spectrum constrains it, the prior elsewhere).
+Datacube input = climate of the observed planet under the observer's atmosphere. Graph = the metabolisms
+the environment of that climate and atmosphere permits. Text = the observing log, written from the observed
+values, the spectrum's reading and the log's own facts (`observing_log.LogFacts`). No observed modality
+reads hidden truth.
+
+The entry points (`simulate_runs`, `simulate_population_runs`, `sample_population`) take the resolution's
+name and turn it into a grid once (`grid_for`).
 """
 
 from __future__ import annotations
@@ -12,19 +19,17 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from astrobio.errors import InputValidationError
-from astrobio.world import atmosphere, climate, habitable, labels, metabolism, observing_log, orbits
-from astrobio.world import planets, population, spectrum, stars
-from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth
-from astrobio.world.types import run_id_for, validate_truth  # noqa: F401  (importable from here for now)
+from astrobio.errors import choose
+from astrobio.world import atmosphere, climate, habitable, labels, metabolism, observation, observing_log
+from astrobio.world import planets, spectrum, stars, survey
+from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, run_id_for, validate_truth
 
-PRIOR_PRESSURE_BAR = 1.0  # observer's prior atmosphere: 1 bar N2 with Earth-like CO2 (SPEC.md section 3)
-PRIOR_OBLIQUITY_DEG = 23.44
-PRIOR_ROTATION_DAYS = 1.0
-PRIOR_ALBEDO = 0.3
-PRIOR_OCEAN_FRACTION = 0.7
-PRIOR_AGE_GYR = 5.0
 CHUNK = 256  # planets per vectorised climate call
+
+
+def grid_for(resolution: str) -> climate.ClimateGrid:
+    """The climate grid a resolution name stands for; InputValidationError for an unknown name."""
+    return choose("resolution", resolution, climate.GRIDS)
 
 
 def _rng(seed: int, name: str, stream: int) -> np.random.Generator:
@@ -41,7 +46,7 @@ def _climate_inputs(lum, a, ecc, obl, locked, rot, p_bar, co2, ch4, mass, radius
         star_teff_k=np.clip(f(teff), *stars.TEFF_RANGE_K), star_mass_msun=f(mstar), planet_mass_earth=f(mass))
 
 
-def true_climate(truths: list[PlanetTruth], resolution: str = "demo") -> climate.ClimateResult:
+def true_climate(truths: list[PlanetTruth], grid: climate.ClimateGrid) -> climate.ClimateResult:
     """The true planets' climate (labels, datacube target, spectrum temperature)."""
     g = lambda k: [getattr(t, k) for t in truths]  # noqa: E731
     inputs = _climate_inputs(g("star_luminosity_lsun"), g("semimajor_axis_au"), g("eccentricity"),
@@ -50,55 +55,23 @@ def true_climate(truths: list[PlanetTruth], resolution: str = "demo") -> climate
                              [t.composition["CH4"] for t in truths], g("planet_mass_earth"),
                              g("planet_radius_earth"), g("surface_albedo"), g("ocean_fraction"),
                              g("star_teff_k"), g("star_mass_msun"))
-    return climate.run_climate(inputs, climate.GRIDS[resolution])
+    return climate.run_climate(inputs, grid)
 
 
-def prior_planet_parameters(obs: PlanetObserved) -> dict:
-    """What an observer assumes to run a climate model: observed values, gaps filled with priors."""
-    r, m = obs.planet_radius_earth, obs.planet_mass_earth
-    if not np.isfinite(r):
-        r = float(planets.radius_from_mass(m))
-    if not np.isfinite(m):
-        m = float(planets.mass_from_radius(r))
-    age = obs.star_age_gyr if np.isfinite(obs.star_age_gyr) else PRIOR_AGE_GYR
-    locked = bool(orbits.tidal_locking(np.array([obs.semimajor_axis_au]), np.array([obs.star_mass_msun]),
-                                       np.array([m]), np.array([r]), np.array([age]))[0])
-    return {"radius_earth": r, "mass_earth": m, "tidally_locked": locked,
-            "eccentricity": obs.eccentricity if np.isfinite(obs.eccentricity) else 0.0,
-            "rotation_period_days": obs.period_days if locked else PRIOR_ROTATION_DAYS,
-            "obliquity_deg": 0.0 if locked else PRIOR_OBLIQUITY_DEG}
-
-
-def prior_climate(observed: list[PlanetObserved], resolution: str = "demo") -> climate.ClimateResult:
-    """Climate of the observed planets under the prior atmosphere (the datacube input)."""
-    pri = [prior_planet_parameters(o) for o in observed]
-    comp = atmosphere.prior_composition()
+def prior_climate(observed: list[PlanetObserved], compositions: list[dict[str, float]],
+                  grid: climate.ClimateGrid) -> climate.ClimateResult:
+    """Climate of the observed planets under the observer's atmospheres (the datacube input)."""
+    pri = [observation.prior_planet_parameters(o) for o in observed]
     n = len(observed)
     inputs = _climate_inputs([o.star_luminosity_lsun for o in observed], [o.semimajor_axis_au for o in observed],
                              [p["eccentricity"] for p in pri], [p["obliquity_deg"] for p in pri],
                              [p["tidally_locked"] for p in pri], [p["rotation_period_days"] for p in pri],
-                             np.full(n, PRIOR_PRESSURE_BAR), np.full(n, comp["CO2"]), np.full(n, comp["CH4"]),
-                             [p["mass_earth"] for p in pri], [p["radius_earth"] for p in pri],
-                             np.full(n, PRIOR_ALBEDO), np.full(n, PRIOR_OCEAN_FRACTION),
+                             np.full(n, atmosphere.PRIOR_SURFACE_PRESSURE_BAR), [c["CO2"] for c in compositions],
+                             [c["CH4"] for c in compositions], [p["mass_earth"] for p in pri],
+                             [p["radius_earth"] for p in pri], np.full(n, observation.PRIOR_ALBEDO),
+                             np.full(n, observation.PRIOR_OCEAN_FRACTION),
                              [o.star_teff_k for o in observed], [o.star_mass_msun for o in observed])
-    return climate.run_climate(inputs, climate.GRIDS[resolution])
-
-
-GREENHOUSE_OFFSET_K = 33.0  # Earth's greenhouse warming: the observer's surface-temperature guess is T_eq + 33 K
-
-
-def _observed_environment(obs: PlanetObserved) -> metabolism.Environment:
-    """The environment an observer can infer: starlight, the prior atmosphere, and liquid water where the
-    observed orbit lies in the optimistic habitable zone (Kopparapu et al. 2014: recent Venus to early Mars)."""
-    comp = atmosphere.prior_composition()
-    lo, hi = stars.TEFF_RANGE_K
-    in_hz = False
-    if lo <= obs.star_teff_k <= hi:
-        hz = habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun)
-        in_hz = bool(hz["recent_venus"] <= obs.semimajor_axis_au <= hz["early_mars"])
-    return metabolism.environment_from_conditions(
-        light_available=True, co2_vmr=comp["CO2"], h2_vmr=comp.get("H2", 0.0), o2_vmr=comp.get("O2", 0.0),
-        liquid_water=in_hz, temperature_k=float(obs.equilibrium_temperature_k + GREENHOUSE_OFFSET_K))
+    return climate.run_climate(inputs, grid)
 
 
 def _atmosphere_temperature(res: climate.ClimateResult, i: int) -> float:
@@ -119,27 +92,34 @@ def merge_climates(base: climate.ClimateResult, update: climate.ClimateResult, i
     return type(base)(**out)
 
 
-def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str, spec_cfg: spectrum.SpectrumConfig,
-                true_res: climate.ClimateResult | None) -> list[PlanetRun]:
-    true_res = true_res if true_res is not None else true_climate(truths, resolution)
-    observed = [population.observe(t, _rng(seed, t.name, 1)) for t in truths]
-    prior_res = prior_climate(observed, resolution)
-    grid = climate.GRIDS[resolution]
+def _observed_hz(obs: PlanetObserved) -> dict[str, float]:
+    lo, hi = stars.TEFF_RANGE_K
+    if not lo <= obs.star_teff_k <= hi:
+        return {}
+    return {k: float(v) for k, v in habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun).items()}
+
+
+def _chunk_runs(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid, resolution: str,
+                spec_cfg: spectrum.SpectrumConfig, true_res: climate.ClimateResult | None) -> list[PlanetRun]:
+    true_res = true_res if true_res is not None else true_climate(truths, grid)
+    truths = [replace(t, composition=atmosphere.normalise(dict(t.composition, H2O=float(true_res.column_h2o_vmr[i]))))
+              for i, t in enumerate(truths)]
+    observed = [observation.observe(t, _rng(seed, t.name, 1)) for t in truths]
+    spectra = [spectrum.spectrum_from_truth(t, _atmosphere_temperature(true_res, i), t.composition["H2O"],
+                                            spec_cfg, _rng(seed, t.name, 2)) for i, t in enumerate(truths)]
+    # --- from here on, only what the observer has: observed values, spectra, log facts, the seed
+    readings = [observation.read_spectrum(o, s, spec_cfg) for o, s in zip(observed, spectra)]
+    prior_res = prior_climate(observed, [r.composition for r in readings], grid)
     coords = {"lat_deg": grid.lat_deg.astype(np.float32), "lon_deg": grid.lon_deg.astype(np.float32),
               "sigma": grid.sigma.astype(np.float32), "month": np.arange(1, 13, dtype=np.float32)}
     runs = []
     for i, t in enumerate(truths):
-        comp = dict(t.composition)
-        comp["H2O"] = float(true_res.column_h2o_vmr[i])
-        t = replace(t, composition=atmosphere.normalise(comp))
-        obs = observed[i]
-        spec = spectrum.spectrum_from_truth(t, _atmosphere_temperature(true_res, i), t.composition["H2O"],
-                                            spec_cfg, _rng(seed, t.name, 2))
-        graph = metabolism.metabolic_graph(_observed_environment(obs))
-        text = observing_log.observing_log(t, obs, _rng(seed, t.name, 3))
+        obs, reading = observed[i], readings[i]
+        env = observation.observer_environment(
+            reading.composition, float(prior_res.liquid_water_fraction[i]), bool(prior_res.runaway[i]),
+            float(prior_res.global_mean_surface_temperature_k[i]))
+        text = observing_log.observing_log(obs, observing_log.log_facts(t), reading, _rng(seed, t.name, 3))
         lab = labels.compute_labels(t, true_res, i)
-        hz = habitable.habitable_zone(obs.star_teff_k, obs.star_luminosity_lsun) if (
-            stars.TEFF_RANGE_K[0] <= obs.star_teff_k <= stars.TEFF_RANGE_K[1]) else {}
         extras = {
             "runaway": bool(true_res.runaway[i]),
             "prior_runaway": bool(prior_res.runaway[i]),
@@ -150,12 +130,26 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, resolution: str, spec_cfg:
                 t.planet_radius_earth, planets.density_earth(t.planet_mass_earth, t.planet_radius_earth),
                 planets.escape_velocity_earth(t.planet_mass_earth, t.planet_radius_earth),
                 lab["mean_surface_temperature_k"])),
-            "observed_hz_au": {k: float(v) for k, v in hz.items()},
+            "observed_hz_au": _observed_hz(obs),
+            "detection_sigma": dict(reading.detection_sigma),
+            "observer_composition": dict(reading.composition),
+            "clear_atmosphere_sigma": reading.clear_atmosphere_sigma,
         }
         runs.append(PlanetRun(
             run_id=run_id_for(t), system=t.system, truth=t, observed=obs,
-            datacube_prior=prior_res.datacube(i), datacube_true=true_res.datacube(i), spectrum=spec,
-            graph=graph, text=text, labels=lab, coords=coords, resolution=resolution, seed=seed, extras=extras))
+            datacube_prior=prior_res.datacube(i), datacube_true=true_res.datacube(i), spectrum=spectra[i],
+            graph=metabolism.metabolic_graph(env), text=text, labels=lab, coords=coords, resolution=resolution,
+            seed=seed, extras=extras))
+    return runs
+
+
+def _simulate(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid, resolution: str,
+              spec_cfg: spectrum.SpectrumConfig, true_res: climate.ClimateResult | None) -> list[PlanetRun]:
+    if true_res is not None:
+        return _chunk_runs(truths, seed, grid, resolution, spec_cfg, true_res)
+    runs: list[PlanetRun] = []
+    for start in range(0, len(truths), CHUNK):
+        runs.extend(_chunk_runs(truths[start:start + CHUNK], seed, grid, resolution, spec_cfg, None))
     return runs
 
 
@@ -166,30 +160,47 @@ def simulate_runs(truths: list[PlanetTruth], seed: int = 0, resolution: str = "d
 
     `true_climate_result`, when given, is the already computed true climate of exactly `truths`.
     """
-    if resolution not in climate.GRIDS:
-        raise InputValidationError("resolution", resolution, f"one of {sorted(climate.GRIDS)}")
+    grid = grid_for(resolution)
     for t in truths:
         validate_truth(t)
-    cfg = spectrum_config or spectrum.SpectrumConfig()
-    if true_climate_result is not None:
-        return _chunk_runs(truths, seed, resolution, cfg, true_climate_result)
+    return _simulate(truths, seed, grid, resolution, spectrum_config or spectrum.SpectrumConfig(),
+                     true_climate_result)
+
+
+def _with_biospheres(abiotic: list[PlanetTruth], seed: int, grid: climate.ClimateGrid):
+    """(truths with biospheres, their true climate): the climate is re-run only for planets whose
+    atmosphere a new biosphere changed."""
+    for t in abiotic:
+        validate_truth(t)
+    base = true_climate(abiotic, grid)
+    truths = survey.assign_biospheres(abiotic, base, seed)
+    changed = [i for i, (a, t) in enumerate(zip(abiotic, truths)) if a is not t]
+    if changed:
+        base = merge_climates(base, true_climate([truths[i] for i in changed], grid), changed)
+    return truths, base
+
+
+def simulate_population_runs(abiotic: list[PlanetTruth], seed: int = 0, resolution: str = "demo",
+                             survey_name: str = survey.DEFAULT_SURVEY) -> list[PlanetRun]:
+    """Assign biospheres to abiotic survey planets and simulate them with the survey design's instrument."""
+    grid = grid_for(resolution)
+    design = survey.survey_design(survey_name)
     runs: list[PlanetRun] = []
-    for start in range(0, len(truths), CHUNK):
-        runs.extend(_chunk_runs(truths[start:start + CHUNK], seed, resolution, cfg, None))
+    for start in range(0, len(abiotic), CHUNK):
+        truths, base = _with_biospheres(abiotic[start:start + CHUNK], seed, grid)
+        runs.extend(_simulate(truths, seed, grid, resolution, design.spectrum_config(), base))
     return runs
 
 
-def simulate_population_runs(abiotic: list[PlanetTruth], seed: int = 0, resolution: str = "demo") -> list[PlanetRun]:
-    """Assign biospheres to abiotic survey planets and simulate them, re-running the true climate
-    only for planets whose atmosphere a new biosphere changed."""
-    for t in abiotic:
-        validate_truth(t)
-    base = true_climate(abiotic, resolution)
-    truths = population.assign_biospheres(abiotic, seed, resolution, climate=base)
-    changed = [i for i, (a, t) in enumerate(zip(abiotic, truths)) if a is not t]
-    if changed:
-        base = merge_climates(base, true_climate([truths[i] for i in changed], resolution), changed)
-    return simulate_runs(truths, seed, resolution, true_climate_result=base)
+def sample_population(n: int, seed: int = 0, resolution: str = "demo",
+                      survey_name: str = survey.DEFAULT_SURVEY) -> list[PlanetTruth]:
+    """The synthetic survey: `n` true planets, biospheres included."""
+    grid = grid_for(resolution)
+    abiotic = survey.sample_abiotic_population(n, seed, survey.survey_design(survey_name))
+    truths: list[PlanetTruth] = []
+    for start in range(0, len(abiotic), CHUNK):
+        truths.extend(_with_biospheres(abiotic[start:start + CHUNK], seed, grid)[0])
+    return truths
 
 
 def simulate_run(truth: PlanetTruth, seed: int = 0, resolution: str = "demo") -> PlanetRun:
