@@ -15,8 +15,8 @@ isothermal limb temperature. N2 is the balance gas; CO and H2 stay at the observ
 and N2O at zero (their bands are weak against CO2/CH4/H2O). Where the fitted gases sum above 1 they
 are rescaled to sum to 1 with no N2, so every parameter vector is an atmosphere.
 
-Priors are weak Gaussians inside hard bounds (`RetrievalConfig`): a gas prior 3 dex wide around
-1 ppm, the opaque level around 1 bar, the radius around the observed one, the temperature around
+Priors are weak Gaussians inside hard bounds (`RetrievalConfig`): each gas 3 dex wide around the
+observer's prior atmosphere, the opaque level around 1 bar, the radius around the observed one, the temperature around
 the observer's guess. Inputs are only what an observer has: the spectrum with its sigma and the
 observed planet and star parameters; the result is a deterministic function of them.
 
@@ -58,7 +58,13 @@ class RetrievalConfig:
     R_c / R_observed and ln(T / T_guess)."""
 
     gas_bounds_log10: tuple[float, float] = (-12.0, 0.0)
-    gas_prior_log10: tuple[float, float] = (-6.0, 3.0)  # (mean, sd) dex: weak, ~1 ppm
+    # Prior means in GAS order (RETRIEVED_GASES), log10 VMR: CO2 and CH4 at the observer's prior
+    # atmosphere (atmosphere.PRIOR_TRACES: Earth's 400 ppm, 1.8 ppm), H2O at 1e-3 (the order of
+    # Earth's column mean), O3 and O2 at 1e-9: no biosphere assumed, and abiotic O2 stays below
+    # ~1e-8 on a wet world (atmosphere.py). One sd for all: 3 dex, a weak prior.
+    gas_prior_mean_log10: tuple[float, ...] = (round(math.log10(PRIOR_TRACES["CO2"]), 3),
+                                               round(math.log10(PRIOR_TRACES["CH4"]), 3), -3.0, -9.0, -9.0)
+    gas_prior_sd_dex: float = 3.0
     cloud_bounds_log10_bar: tuple[float, float] = (-5.0, 2.0)
     cloud_prior_log10_bar: tuple[float, float] = (0.0, 1.5)
     radius_bounds_ratio: tuple[float, float] = (0.7, 1.3)  # R_c / observed radius
@@ -79,10 +85,14 @@ class RetrievalConfig:
             lo, hi = getattr(self, name)
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise InputValidationError(name, (lo, hi), "finite (low, high) with low < high")
-        for name in ("gas_prior_log10", "cloud_prior_log10_bar"):
-            mean, sd = getattr(self, name)
-            if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
-                raise InputValidationError(name, (mean, sd), "finite (mean, sd) with sd > 0")
+        if len(self.gas_prior_mean_log10) != _N_GAS or not all(
+                self.gas_bounds_log10[0] <= m <= self.gas_bounds_log10[1] for m in self.gas_prior_mean_log10):
+            raise InputValidationError("gas_prior_mean_log10", self.gas_prior_mean_log10,
+                                       f"{_N_GAS} values inside gas_bounds_log10, in the order {RETRIEVED_GASES}")
+        check_finite_range("gas_prior_sd_dex", self.gas_prior_sd_dex, 1e-3, 100.0, "dex")
+        mean, sd = self.cloud_prior_log10_bar
+        if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+            raise InputValidationError("cloud_prior_log10_bar", (mean, sd), "finite (mean, sd) with sd > 0")
         check_finite_range("radius_prior_sd_ratio", self.radius_prior_sd_ratio, 1e-6, 10.0)
         check_finite_range("temperature_prior_sd_ln", self.temperature_prior_sd_ln, 1e-6, 10.0)
         for name in ("bin_factor", "oversample", "start_iterations", "max_iterations", "nested_iterations"):
@@ -101,8 +111,8 @@ class RetrievalConfig:
         return lo, hi
 
     def prior(self) -> tuple[np.ndarray, np.ndarray]:
-        mean = np.array([self.gas_prior_log10[0]] * _N_GAS + [self.cloud_prior_log10_bar[0], 1.0, 0.0])
-        sd = np.array([self.gas_prior_log10[1]] * _N_GAS + [self.cloud_prior_log10_bar[1],
+        mean = np.array(list(self.gas_prior_mean_log10) + [self.cloud_prior_log10_bar[0], 1.0, 0.0])
+        sd = np.array([self.gas_prior_sd_dex] * _N_GAS + [self.cloud_prior_log10_bar[1],
                       self.radius_prior_sd_ratio, self.temperature_prior_sd_ln])
         return mean, sd
 
@@ -110,8 +120,9 @@ class RetrievalConfig:
 @dataclass(frozen=True)
 class RetrievalResult:
     """Retrieved parameters (`PARAMETER_NAMES`) with 1-sigma, 68 % and 95 % intervals (Laplace,
-    clipped to the bounds), whether the spectrum constrains each, and each gas's detection
-    significance in sigma (keys `RETRIEVED_GASES`)."""
+    clipped to the bounds; for a gas detected below `detection_threshold_sigma`, upper limits: the
+    interval runs from the lower bound to the limit), whether the spectrum constrains each, and each
+    gas's detection significance in sigma (keys `RETRIEVED_GASES`)."""
 
     estimate: dict[str, float]
     sigma: dict[str, float]
@@ -331,10 +342,9 @@ def retrieve(spectrum, *, planet_radius_earth: float, planet_mass_earth: float, 
     phi = chi2 + (((u - p.prior_mean) / p.prior_sd) ** 2).sum(axis=1)
     lead = u[np.argmin(phi)][None]
     u, _, chi2, jac, conv = _fit(p, lead, np.ones_like(lead, dtype=bool), config.max_iterations, config.tolerance_chi2)
-    best = 0
-    phi = chi2 + (((u - p.prior_mean) / p.prior_sd) ** 2).sum(axis=1)
-    u_best, jac_best = u[best], jac[best]
-    sd, occam = _laplace(p, jac_best, np.ones(_K, dtype=bool))
+    u_best, chi2_best = u[0], float(chi2[0])
+    phi_best = chi2_best + float((((u_best - p.prior_mean) / p.prior_sd) ** 2).sum())
+    sd, occam = _laplace(p, jac[0], np.ones(_K, dtype=bool))
 
     # Nested fits: each gas removed in turn, the rest refitted from the optimum; the Laplace
     # evidences give the Bayes factor of each gas (Benneke & Seager 2013).
@@ -345,17 +355,46 @@ def retrieve(spectrum, *, planet_radius_earth: float, planet_mass_earth: float, 
     u_n, _, chi2_n, jac_n, _ = _fit(p_nested, nested, nested_free, config.nested_iterations, config.tolerance_chi2)
     phi_n = chi2_n + ((((u_n - p.prior_mean) / p.prior_sd) ** 2) * nested_free).sum(axis=1)
     occam_n = np.array([_laplace(p, jac_n[i], nested_free[i])[1] for i in range(_N_GAS)])
-    ln_b = -0.5 * (phi[best] - phi_n) + occam - occam_n
-    return _result(p, config, u_best, sd, bayes_factor_sigma(ln_b), float(chi2[best]), bool(conv[best]))
+    detection = bayes_factor_sigma(-0.5 * (phi_best - phi_n) + occam - occam_n)
+    weak = np.flatnonzero(detection < config.detection_threshold_sigma)
+    limits = _upper_limits(p, u_best, chi2_best, weak)
+    return _result(p, config, u_best, sd, detection, limits, chi2_best, bool(conv[0]))
+
+
+# Grid for the upper limits of undetected gases: the curve is sampled every dex and interpolated
+# (log posterior, linear) every 0.02 dex; chi^2 is smooth in log VMR on that scale.
+_LIMIT_GRID_STEP_DEX = 1.0
+_LIMIT_FINE_STEP_DEX = 0.02
+
+
+def _upper_limits(p: _Problem, u: np.ndarray, chi2: float, gases: np.ndarray) -> dict[int, tuple[float, float]]:
+    """68 % and 95 % upper limits (log10 VMR) of each gas in `gases` from its posterior along its own
+    axis (prior x likelihood with the other parameters at the optimum: one batched model call).
+    An undetected gas has a one-sided posterior that the Laplace width misdescribes."""
+    if gases.size == 0:
+        return {}
+    lo, hi = p.lo[0], p.hi[0]
+    grid = np.linspace(lo, hi, int(round((hi - lo) / _LIMIT_GRID_STEP_DEX)) + 1)
+    rows = np.repeat(u[None], gases.size * grid.size, axis=0)
+    rows[np.arange(rows.shape[0]), np.repeat(gases, grid.size)] = np.tile(grid, gases.size)
+    chi2_grid = (((p.depth - p.model(rows)) / p.sigma) ** 2).sum(axis=1).reshape(gases.size, grid.size)
+    fine = np.arange(lo, hi + 1e-9, _LIMIT_FINE_STEP_DEX)
+    out = {}
+    for j, k in enumerate(gases):
+        log_post = -0.5 * (np.interp(fine, grid, chi2_grid[j] - chi2) + ((fine - p.prior_mean[k]) / p.prior_sd[k]) ** 2)
+        cdf = np.cumsum(np.exp(log_post - log_post.max()))
+        cdf /= cdf[-1]
+        out[int(k)] = (float(np.interp(0.68, cdf, fine)), float(np.interp(0.95, cdf, fine)))
+    return out
 
 
 def _result(p: _Problem, config: RetrievalConfig, u: np.ndarray, sd: np.ndarray, detection: np.ndarray,
-            chi2: float, converged: bool) -> RetrievalResult:
-    """Internal parameters -> reported units (radius in R_earth, temperature in K; delta method)."""
+            limits: dict[int, tuple[float, float]], chi2: float, converged: bool) -> RetrievalResult:
+    """Internal parameters -> reported units (radius in R_earth, temperature in K; delta method).
+    Gases in `limits` (undetected) get one-sided intervals from the lower bound to their limits."""
     scale = np.ones(_K)
-    offset = np.zeros(_K)
     scale[_I_RADIUS] = p.radius_earth
-    estimate = u * scale + offset
+    estimate = u * scale
     sigma = sd * scale
     lo, hi = p.lo * scale, p.hi * scale
     temp = p.temperature_k * math.exp(u[_I_TEMP])
@@ -363,8 +402,9 @@ def _result(p: _Problem, config: RetrievalConfig, u: np.ndarray, sd: np.ndarray,
     sigma[_I_TEMP] = temp * sd[_I_TEMP]
     lo[_I_TEMP], hi[_I_TEMP] = p.temperature_k * math.exp(p.lo[_I_TEMP]), p.temperature_k * math.exp(p.hi[_I_TEMP])
 
-    def interval(z: float) -> dict[str, tuple[float, float]]:
-        return {n: (float(max(lo[k], estimate[k] - z * sigma[k])), float(min(hi[k], estimate[k] + z * sigma[k])))
+    def interval(z: float, which: int) -> dict[str, tuple[float, float]]:
+        return {n: (float(lo[k]), limits[k][which]) if k in limits else
+                (float(max(lo[k], estimate[k] - z * sigma[k])), float(min(hi[k], estimate[k] + z * sigma[k])))
                 for k, n in enumerate(PARAMETER_NAMES)}
 
     shrunk = sd <= config.constrained_shrink * p.prior_sd
@@ -373,7 +413,7 @@ def _result(p: _Problem, config: RetrievalConfig, u: np.ndarray, sd: np.ndarray,
     return RetrievalResult(
         estimate={n: float(estimate[k]) for k, n in enumerate(PARAMETER_NAMES)},
         sigma={n: float(sigma[k]) for k, n in enumerate(PARAMETER_NAMES)},
-        interval_68=interval(1.0), interval_95=interval(1.959964),
+        interval_68=interval(1.0, 0), interval_95=interval(1.959964, 1),
         constrained=constrained,
         detection_sigma={g: float(detection[k]) for k, g in enumerate(RETRIEVED_GASES)},
         chi2=chi2, n_data=int(p.depth.size), converged=converged)
