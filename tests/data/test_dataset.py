@@ -15,7 +15,7 @@ from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDa
                                    physics_features, split_of)
 from astrobio.data.storage import RealDataStorage
 from astrobio.data.tokenizer import TOKENIZER_FILE, load_tokenizer, train_tokenizer
-from astrobio.errors import InputValidationError, StorageError
+from astrobio.errors import CorruptRunError, InputValidationError, StorageError
 from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, PlanetObserved,
                                   PlanetRun, PlanetTruth)
 
@@ -296,18 +296,138 @@ def test_physics_features_exact_for_a_sun_earth_pair():
         physics_features({"name": "x", "instellation_searth": math.nan}, 1.0)
 
 
-def test_reading_runs_from_another_store_keeps_training_stats(store, train, tmp_path):
+def _same_items(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k, v in a.items():
+        w = b[k]
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, w) or (v.isnan().any() and torch.equal(v.nan_to_num(7.0), w.nan_to_num(7.0))), k
+        elif isinstance(v, Data):
+            assert torch.equal(v.x, w.x) and torch.equal(v.edge_index, w.edge_index), k
+        elif isinstance(v, dict):
+            assert all(torch.equal(v[j], w[j]) for j in v), k
+        else:
+            assert v == w, k
+
+
+def test_from_runs_serves_in_memory_exactly_what_a_store_would(store, train, tmp_path):
+    runs = [_run(31, "Far-Away"), _run(30, "Far-Away"), _run(32, "Far-Away")]
+    mem = PlanetRunDataset.from_runs(runs, like=train)
+    assert mem.run_ids == ["syn-031", "syn-030", "syn-032"]  # the given order
+    assert list(tmp_path.iterdir()) == []  # nothing written anywhere
     other = RealDataStorage(tmp_path / "new")
-    other.write_runs([_run(30, "Far-Away"), _run(31, "Far-Away")])
+    other.write_runs(runs)
     other.close()
-    ds = train.reading_runs_from(tmp_path / "new")
-    assert ds.run_ids == ["syn-030", "syn-031"] and ds.stats is train.stats
+    stored = PlanetRunDataset(tmp_path / "new", split_of("Far-Away"), like=train)
     assert not (tmp_path / "new" / STATS_FILE).exists()  # nothing computed on the new runs
-    item = ds[1]
-    raw = item["datacube"].numpy() * train.stats.datacube_std[:, None, None, None, None] \
+    for rid in mem.run_ids:
+        _same_items(mem[mem.run_ids.index(rid)], stored[stored.run_ids.index(rid)])
+    np.testing.assert_array_equal(mem.stats.datacube_mean, train.stats.datacube_mean)
+    raw = mem[0]["datacube"].numpy() * train.stats.datacube_std[:, None, None, None, None] \
         + train.stats.datacube_mean[:, None, None, None, None]
-    np.testing.assert_allclose(raw, _run(31, "Far-Away").datacube_prior, rtol=1e-5)
-    assert len(train) > 2 and train[0]["run_id"] == train.run_ids[0]  # the original is unchanged
+    np.testing.assert_allclose(raw, runs[0].datacube_prior, rtol=1e-5)
+    batch = next(iter(make_dataloader(mem, batch_size=3)))
+    assert batch.run_ids == mem.run_ids
+
+
+def test_data_state_is_plain_data_and_round_trips_through_a_checkpoint(train, tmp_path):
+    state = train.data_state()
+    torch.save({"data_state": state}, tmp_path / "c.pt")
+    loaded = torch.load(tmp_path / "c.pt", weights_only=True)["data_state"]  # no pickled objects in it
+    assert loaded == state
+    runs = [_run(40, "Far-Away")]
+    _same_items(PlanetRunDataset.from_runs(runs, like=loaded)[0], PlanetRunDataset.from_runs(runs, like=train)[0])
+    assert PlanetRunDataset.from_runs(runs, like=loaded).data_state() == state
+
+
+def test_like_keeps_the_training_state_when_the_store_changes(tmp_path):
+    path = tmp_path / "s"
+    st = RealDataStorage(path)
+    st.write_runs([_run(i, _systems()[i % N_SYSTEMS]) for i in range(24)])
+    before = PlanetRunDataset(path, "train")
+    state = before.data_state()
+    val_items = [PlanetRunDataset(path, "val", like=state)[i] for i in range(2)]
+    st.write_runs([_run(i, f"Late-{i}") for i in range(50, 58)])  # new runs: the train split changes
+    st.quarantine(before.run_ids[0], ["test: flagged after training"])
+    st.close()
+    (path / TOKENIZER_FILE).unlink()  # even a retrained tokenizer must not matter
+    now = PlanetRunDataset(path, "train")
+    assert now.stats.fingerprint != before.stats.fingerprint  # stats.json was recomputed
+    assert not np.array_equal(now.stats.datacube_mean, before.stats.datacube_mean)
+    val = PlanetRunDataset(path, "val", like=state)
+    np.testing.assert_array_equal(val.stats.datacube_mean, before.stats.datacube_mean)
+    for i in range(2):
+        j = val.run_ids.index(val_items[i]["run_id"])
+        _same_items(val[j], val_items[i])
+
+
+def test_from_runs_refuses_bad_input(train):
+    with pytest.raises(InputValidationError, match="unique run ids"):
+        PlanetRunDataset.from_runs([_run(30, "A"), _run(30, "A")], like=train)
+    with pytest.raises(InputValidationError, match="PlanetRun"):
+        PlanetRunDataset.from_runs([{"run_id": "x"}], like=train)
+    with pytest.raises(InputValidationError, match="like"):
+        PlanetRunDataset.from_runs([_run(30, "A")], like="stats.json")
+    with pytest.raises(StorageError, match="version"):
+        PlanetRunDataset.from_runs([_run(30, "A")], like={**train.data_state(), "version": 99})
+    off_grid = _run(30, "A")
+    off_grid.datacube_prior = off_grid.datacube_prior[:, :, :1]
+    with pytest.raises(CorruptRunError, match="datacube_prior.*grid"):
+        PlanetRunDataset.from_runs([off_grid], like=train)[0]
+
+
+def _corrupt(what: str) -> PlanetRun:
+    run = _run(33, "Broken")
+    if what == "graph_x":
+        run.graph.x[1, 5] = float("nan")
+    elif what == "graph_edge_index":
+        run.graph.edge_index[0, 0] = 99
+    elif what == "datacube_true":
+        run.datacube_true[0, 3, 0, 0, 0] = np.inf
+    elif what == "spectrum":
+        run.spectrum[10, 1] = np.nan
+    elif what == "observed.planet_radius_earth":
+        run.observed.planet_radius_earth = -1.0
+    elif what == "observed.star_age_gyr":
+        run.observed.star_age_gyr = np.inf
+    elif what == "labels.habitability_class":
+        run.labels["habitability_class"] = 7
+    elif what == "labels":
+        run.labels["log10_co2"] = np.nan
+    return run
+
+
+@pytest.mark.parametrize("field", ["graph_x", "graph_edge_index", "datacube_true", "spectrum",
+                                   "observed.planet_radius_earth", "observed.star_age_gyr",
+                                   "labels.habitability_class", "labels"])
+def test_every_served_array_is_checked_and_names_run_and_field(train, field):
+    ds = PlanetRunDataset.from_runs([_run(34, "Fine"), _corrupt(field)], like=train)
+    ds[0]  # the good run is served
+    with pytest.raises(CorruptRunError, match=f"syn-033.*{field}") as err:
+        ds[1]
+    assert err.value.run_id == "syn-033" and err.value.field.startswith(field)
+
+
+def test_nan_graph_features_in_a_store_stop_the_dataset_and_the_statistics(tmp_path):
+    good = [_run(i, _systems()[i % N_SYSTEMS]) for i in range(24)]
+    in_val = _corrupt("graph_x")
+    in_val.system = _systems()[0]  # a val system (split by system hash)
+    path = tmp_path / "val-broken"
+    st = RealDataStorage(path)  # the store keeps NaN as is: the quality manager and the dataset must find it
+    st.write_runs(good + [in_val])
+    st.close()
+    ds = PlanetRunDataset(path, "val")
+    with pytest.raises(CorruptRunError, match="syn-033.*graph_x"):
+        ds[ds.run_ids.index("syn-033")]
+    assert split_of("Broken") == "train"
+    path = tmp_path / "train-broken"
+    st = RealDataStorage(path)
+    st.write_runs(good + [_corrupt("graph_x")])
+    with pytest.raises(CorruptRunError, match="syn-033.*graph_x"):  # never averaged into the statistics
+        PlanetRunDataset(path, "train")
+    st.quarantine("syn-033", ["test: NaN graph features"])
+    st.close()
+    assert len(PlanetRunDataset(path, "train")) == len(PlanetRunDataset(tmp_path / "val-broken", "train"))
 
 
 def test_item_cache_is_bounded_and_returns_equal_items(store):

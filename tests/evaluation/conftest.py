@@ -12,7 +12,7 @@ N_RUNS, SEED = 48, 2
 
 @pytest.fixture(scope="session")
 def eval_store(tmp_path_factory) -> Path:
-    from astrobio.world.cli import simulate_to_store
+    from astrobio.simulation import simulate_to_store
 
     store = tmp_path_factory.mktemp("eval-store") / "store"
     simulate_to_store(store, N_RUNS, seed=SEED, resolution="demo", workers=1, source="synthetic", progress=False)

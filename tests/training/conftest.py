@@ -14,7 +14,7 @@ N_RUNS, SEED = 12, 10  # demo grid; this seed's systems split 8 train / 4 val (s
 
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> Path:
-    from astrobio.world.cli import simulate_to_store
+    from astrobio.simulation import simulate_to_store
 
     store = tmp_path_factory.mktemp("train-store") / "store"
     simulate_to_store(store, N_RUNS, seed=SEED, resolution="demo", workers=1, source="synthetic", progress=False)

@@ -1,11 +1,16 @@
-"""`PlanetRunDataset` (store → item dicts), `collate_multimodal_batch` (items → `MultiModalBatch`),
-train-split normalisation statistics and `make_dataloader`.
+"""`PlanetRunDataset` (store or in-memory runs → item dicts), `collate_multimodal_batch` (items →
+`MultiModalBatch`), train-split normalisation statistics and `make_dataloader`.
 
 Splits are by planetary system: a hash of (seed, system name) picks train/val/test, so planets of one
 star never straddle two splits (no leakage through the shared star). Normalisation statistics and the
 tokenizer come from the train split only and live beside the data (`stats.json`, `tokenizer.json`,
 atomic writes); val/test read them. stats.json records a fingerprint of the train runs and split
-settings and is recomputed when they change (another split seed, runs added or quarantined).
+settings and is recomputed when they change (another split seed, runs added or quarantined). A trained
+model keeps its own copy: `data_state()` (statistics, tokenizer, grid) goes into every checkpoint, and
+`like=` / `from_runs(runs, like=...)` serve data with exactly that state, whatever stats.json says now.
+
+Every array served is checked (finite, shaped as the grid, graph edges inside the graph), and a bad
+one is a `CorruptRunError` naming the run and the field: a NaN is never fed to a model silently.
 
 Normalisation:
 - datacube: per variable (air temperature, specific humidity) mean/std over the prior and true cubes
@@ -38,13 +43,14 @@ import torch
 from astrobio.constants import S_EARTH
 from astrobio.data import annotation
 from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, missing_graph
-from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, truncate_ids
-from astrobio.errors import InputValidationError, StorageError
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, tokenizer_from_json, truncate_ids
+from astrobio.errors import CorruptRunError, InputValidationError, StorageError
+from astrobio.world.types import CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
 SPLITS = ("train", "val", "test")
 STATS_FILE = "stats.json"
 STATS_VERSION = 1
+DATA_STATE_VERSION = 1  # layout of `PlanetRunDataset.data_state()` (saved in checkpoints)
 DATACUBE_VARIABLES = tuple(v["name"] for v in annotation.DATACUBE_VARIABLES)  # storage order
 SPECTRUM_BINS = 1000  # SpectrumConfig.n_bins default: the width of an all-missing spectrum batch
 # Observed fields spanning orders of magnitude: standardised in log10 so one hot Jupiter host or
@@ -152,6 +158,52 @@ def numeric_features(observed: dict[str, Any]) -> np.ndarray:
     return x
 
 
+def checked_numeric_features(observed: dict[str, Any], run_id: str) -> np.ndarray:
+    """`numeric_features`, refusing what cannot be an observation: ±inf, or a scale-like field <= 0
+    (NaN stays: it means unknown)."""
+    raw = np.array([_as_float(observed.get(k)) for k in OBSERVED_NUMERIC_FIELDS], dtype=np.float64)
+    for k, v in zip(OBSERVED_NUMERIC_FIELDS, raw):
+        if np.isinf(v) or (k in LOG10_NUMERIC_FIELDS and v <= 0):
+            raise CorruptRunError(run_id, f"observed.{k}", f"is {v} (expected a finite value"
+                                  f"{' > 0' if k in LOG10_NUMERIC_FIELDS else ''} or unknown)")
+    return numeric_features(observed)
+
+
+def check_run_arrays(a: dict[str, Any], grid_shape: Sequence[int] | None = None) -> None:
+    """Refuse a run (a `load_arrays` dict) whose arrays a model must not see: non-finite datacubes,
+    spectra or graph features, a cube off the store's grid, graph edges pointing outside the graph."""
+    run_id = a["run_id"]
+    for key in ("datacube_prior", "datacube_true"):
+        cube = a.get(key)
+        if cube is None:
+            continue
+        if grid_shape is not None and tuple(np.shape(cube)) != tuple(grid_shape):
+            raise CorruptRunError(run_id, key, f"has shape {np.shape(cube)}, expected the grid {tuple(grid_shape)}")
+        _check_finite(run_id, key, cube)
+    spec = a.get("spectrum")
+    if spec is not None:
+        if np.ndim(spec) != 2 or np.shape(spec)[1] != 3:
+            raise CorruptRunError(run_id, "spectrum", f"has shape {np.shape(spec)}, expected [n_bins, 3]")
+        _check_finite(run_id, "spectrum", spec)
+    x, ei = a.get("graph_x"), a.get("graph_edge_index")
+    if x is not None and len(x):
+        x, ei = np.asarray(x), np.asarray(ei)
+        if x.ndim != 2 or ei.ndim != 2 or ei.shape[0] != 2:
+            raise CorruptRunError(run_id, "graph", f"has x {x.shape} and edge_index {ei.shape}, "
+                                  "expected [N, F] and [2, E]")
+        _check_finite(run_id, "graph_x", x)
+        if ei.size and (ei.min() < 0 or ei.max() >= len(x)):
+            raise CorruptRunError(run_id, "graph_edge_index", f"has node ids in [{ei.min()}, {ei.max()}], "
+                                  f"expected [0, {len(x) - 1}]")
+
+
+def _check_finite(run_id: str, field: str, x: np.ndarray) -> None:
+    bad = ~np.isfinite(np.asarray(x))
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CorruptRunError(run_id, field, f"has {int(bad.sum())} non-finite value(s) (first at index {first})")
+
+
 def _as_float(v: Any) -> float:
     try:
         return float(v)
@@ -164,8 +216,18 @@ def regression_vector(labels: dict[str, Any], run_id: str) -> np.ndarray:
     y = np.array([_as_float(labels.get(k)) for k in REGRESSION_KEYS], dtype=np.float64)
     if not np.isfinite(y).all():
         bad = [k for k, v in zip(REGRESSION_KEYS, y) if not np.isfinite(v)]
-        raise StorageError(f"run {run_id}: non-finite or missing regression labels {bad}")
+        raise CorruptRunError(run_id, f"labels {bad}", "are non-finite or missing")
     return y
+
+
+def class_label(labels: dict[str, Any], run_id: str) -> int:
+    """The habitability class, an index into CLASS_NAMES; anything else is a store defect."""
+    c = labels.get("habitability_class")
+    ok = not isinstance(c, bool) and isinstance(c, (int, float, np.number)) and float(c).is_integer()
+    if not (ok and 0 <= c < len(CLASS_NAMES)):
+        raise CorruptRunError(run_id, "labels.habitability_class", f"is {c!r}, expected an integer in "
+                              f"[0, {len(CLASS_NAMES) - 1}] ({', '.join(CLASS_NAMES)})")
+    return int(c)
 
 
 def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str) -> NormStats:
@@ -174,10 +236,11 @@ def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str)
     cube, num, reg = _Moments(2), _Moments(len(OBSERVED_NUMERIC_FIELDS)), _Moments(len(REGRESSION_KEYS))
     n = 0
     for a in train_arrays:
+        check_run_arrays(a)  # a NaN would be skipped by the moments, an inf would poison them
         for key in ("datacube_prior", "datacube_true"):
             if a.get(key) is not None:
                 cube.add(a[key], axis_channels=0)  # (2, 12, lat, lon, lev)
-        num.add(numeric_features(a["observed"])[:, None])
+        num.add(checked_numeric_features(a["observed"], a["run_id"])[:, None])
         reg.add(regression_vector(a["labels"], a["run_id"])[:, None])
         n += 1
     if n == 0:
@@ -238,36 +301,29 @@ def physics_features(observed: dict[str, Any], prior_surface_pressure_bar: float
 
 
 class PlanetRunDataset(torch.utils.data.Dataset):
-    """Map-style dataset over one split of a `RealDataStorage` directory.
+    """Map-style dataset over one split of a `RealDataStorage` directory, or over runs in memory
+    (`from_runs`).
 
     Each worker process opens the store itself on first access (h5py handles never cross a fork or a
     pickle). Items are dicts of tensors; a missing modality is None (collate fills it).
+
+    like: another dataset or a checkpoint's `data_state`: normalise and tokenise with that state
+    (the one a model was trained with) instead of the store's current train-split statistics.
     """
 
     def __init__(self, path: str | os.PathLike, split: str = "train", *, max_text_tokens: int = 128,
                  include_quarantined: bool = False, seed: int = 0,
-                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1), cache_mb: float = 256.0):
+                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1), cache_mb: float = 256.0,
+                 like: "PlanetRunDataset | dict[str, Any] | None" = None):
         if split not in SPLITS:
             raise InputValidationError("split", split, f"one of {SPLITS}")
         if max_text_tokens < 2:
             raise InputValidationError("max_text_tokens", max_text_tokens, ">= 2")
         if not cache_mb >= 0:
             raise InputValidationError("cache_mb", cache_mb, ">= 0 (0 disables the item cache)")
-        self.path = Path(path)  # the store whose train split defines stats.json and tokenizer.json
-        self.source_path = self.path  # the store items are read from (see `reading_runs_from`)
-        self.split, self.seed, self.max_text_tokens = split, int(seed), int(max_text_tokens)
-        self.include_quarantined = include_quarantined
+        self._init_common(Path(path), split, max_text_tokens, cache_mb)
+        self.seed, self.include_quarantined = int(seed), include_quarantined
         self.split_fractions = _check_fractions(split_fractions)
-        self._store = None  # RealDataStorage, opened lazily per process (it reopens its files after a fork)
-        # Per-process LRU cache of finished items: HDF5 reads dominate the per-item time, and training
-        # revisits the same runs every epoch (persistent workers keep their caches across epochs).
-        self.cache_bytes = int(cache_mb * 2**20)
-        self._cache: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
-        self._cached_bytes = 0
-
-        from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
-
-        self.prior_surface_pressure_bar = float(PRIOR_SURFACE_PRESSURE_BAR)  # the prior climate run's p_s
         store = self._storage()
         by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
         self.systems: dict[str, str] = {}  # run_id -> system, every split
@@ -275,11 +331,52 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             by_split[split_of(row["system"], self.seed, self.split_fractions)].append(row["run_id"])
             self.systems[row["run_id"]] = row["system"]
         self.run_ids = sorted(by_split[split])
-        self.stats, self._tokenizer = self._train_artifacts(sorted(by_split["train"]))
-        grid = store.read_meta()["grid"]
-        self.grid_shape = tuple(grid["shape"])  # (2, 12, lat, lon, lev)
-        self._shared = self._shared_tensors(grid)
+        meta = store.read_meta()
+        if like is None:
+            self.stats, self._tokenizer = self._train_artifacts(sorted(by_split["train"]))
+            self.grid, self.resolution = meta["grid"], meta.get("resolution", "demo")
+        else:
+            self._adopt(_data_state_of(like))
+            if list(meta["grid"]["shape"]) != list(self.grid["shape"]):
+                raise InputValidationError("datacube grid", tuple(meta["grid"]["shape"]),
+                                           f"{tuple(self.grid['shape'])} like the data the model was trained on")
+        self._finish_init()
         self._close_store()  # the parent must not hold an open HDF5 handle when workers fork
+
+    @classmethod
+    def from_runs(cls, runs: Iterable[Any], like: "PlanetRunDataset | dict[str, Any]") -> "PlanetRunDataset":
+        """A dataset over `PlanetRun`s held in memory (no store is written or read), in the given order,
+        normalised and tokenised exactly like `like`: a training dataset, or a checkpoint's `data_state`."""
+        from astrobio.world.types import PlanetRun
+
+        self = cls.__new__(cls)
+        state = _data_state_of(like)
+        self._init_common(None, "runs", int(state["max_text_tokens"]), 0.0)  # items live in memory already
+        self.seed, self.include_quarantined = int(state["split"]["seed"]), False
+        self.split_fractions = tuple(state["split"]["fractions"])
+        self._adopt(state)
+        self._finish_init()
+        self._memory = {}
+        self.systems = {}
+        for run in runs:
+            if not isinstance(run, PlanetRun):
+                raise InputValidationError("runs", type(run).__name__, "PlanetRun records")
+            if run.run_id in self._memory:
+                raise InputValidationError("run_id", run.run_id, "unique run ids (two runs would share a prediction)")
+            if run.resolution != self.resolution:
+                raise InputValidationError(f"{run.run_id}.resolution", run.resolution,
+                                           f"{self.resolution!r} like the data the model was trained on")
+            self._memory[run.run_id] = _arrays_of(run)
+            self.systems[run.run_id] = run.system
+        self.run_ids = list(self._memory)
+        return self
+
+    def data_state(self) -> dict[str, Any]:
+        """Everything needed to serve new runs exactly as this dataset does, as plain data (a checkpoint
+        entry): normalisation statistics, tokenizer JSON, text length, grid, resolution, split settings."""
+        return {"version": DATA_STATE_VERSION, "stats": self.stats.to_json(), "tokenizer": self._tokenizer.to_str(),
+                "max_text_tokens": self.max_text_tokens, "grid": self.grid, "resolution": self.resolution,
+                "split": {"seed": self.seed, "fractions": list(self.split_fractions)}}
 
     def __len__(self) -> int:
         return len(self.run_ids)
@@ -295,27 +392,30 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         return dict(item)
 
     def _load_item(self, run_id: str) -> dict[str, Any]:
-        a = self._storage().load_arrays(run_id)
+        a = self._memory[run_id] if self._memory is not None else self._storage().load_arrays(run_id)
+        check_run_arrays(a, self.grid_shape)
         st = self.stats
         obs = a["observed"]
 
-        num = (numeric_features(obs) - st.numerical_mean) / st.numerical_std  # (F,), NaN = missing
+        num = (checked_numeric_features(obs, run_id) - st.numerical_mean) / st.numerical_std  # (F,), NaN = missing
         reg = (regression_vector(a["labels"], run_id) - st.regression_mean) / st.regression_std  # (7,)
         phys, inst_wm2 = physics_features(obs, self.prior_surface_pressure_bar)
+        if not (np.isfinite(phys).all() and math.isfinite(inst_wm2)):
+            raise CorruptRunError(run_id, "physics_features", f"are not finite ({phys.tolist()}, S = {inst_wm2} W/m2)")
         text = a.get("text") or ""
         item = {
             "run_id": run_id,
-            "datacube": self._normalise_cube(a.get("datacube_prior"), run_id),
-            "datacube_target": self._normalise_cube(a.get("datacube_true"), run_id),
+            "datacube": self._normalise_cube(a.get("datacube_prior")),
+            "datacube_target": self._normalise_cube(a.get("datacube_true")),
             "graph": self._graph(a),
-            "spectrum": self._spectrum(a.get("spectrum"), run_id),
+            "spectrum": None if a.get("spectrum") is None else torch.from_numpy(np.asarray(a["spectrum"], np.float32)),
             "input_ids": (torch.tensor(truncate_ids(self._tokenizer.encode(text).ids, self.max_text_tokens))
                           if text.strip() else None),
             "numerical_data": torch.from_numpy(num.astype(np.float32)),
             "physics_features": torch.from_numpy(phys),
             "instellation_wm2": float(inst_wm2),
             "surface_pressure_bar": self.prior_surface_pressure_bar,
-            "label": int(a["labels"]["habitability_class"]),
+            "label": class_label(a["labels"], run_id),
             "regression_targets": torch.from_numpy(reg.astype(np.float32)),
         }
         item.update(self._shared)
@@ -325,23 +425,32 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         """The collate function for this dataset's DataLoader (picklable for spawn workers)."""
         return partial(collate_multimodal_batch, max_text_tokens=self.max_text_tokens)
 
-    def reading_runs_from(self, path: str | os.PathLike) -> "PlanetRunDataset":
-        """A copy over every (non-quarantined) run of another store, normalised and tokenised with this
-        dataset's train-split statistics and tokenizer: predicting for new planets."""
-        other = copy.copy(self)
-        other._store, other.source_path = None, Path(path)
-        other._cache, other._cached_bytes = OrderedDict(), 0
-        store = other._storage()
-        shape = tuple(store.read_meta()["grid"]["shape"])
-        if shape != self.grid_shape:
-            raise InputValidationError("datacube grid", shape, f"{self.grid_shape} like the training store")
-        rows = store.list_stored_runs(include_quarantined=self.include_quarantined)
-        other.run_ids = sorted(r["run_id"] for r in rows)
-        other.systems = {r["run_id"]: r["system"] for r in rows}
-        other._close_store()
-        return other
-
     # -- internals ------------------------------------------------------------------------------
+
+    def _init_common(self, path: Path | None, split: str, max_text_tokens: int, cache_mb: float) -> None:
+        from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+
+        self.path = path  # the store (None for in-memory runs); its train split defines stats.json
+        self.split, self.max_text_tokens = split, int(max_text_tokens)
+        self._store = None  # RealDataStorage, opened lazily per process (it reopens its files after a fork)
+        self._memory: dict[str, dict[str, Any]] | None = None  # run_id -> arrays, for `from_runs`
+        # Per-process LRU cache of finished items: HDF5 reads dominate the per-item time, and training
+        # revisits the same runs every epoch (persistent workers keep their caches across epochs).
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
+        self._cached_bytes = 0
+        self.prior_surface_pressure_bar = float(PRIOR_SURFACE_PRESSURE_BAR)  # the prior climate run's p_s
+
+    def _adopt(self, state: dict[str, Any]) -> None:
+        """Serve with a saved data state: its statistics, tokenizer, text length, grid and resolution."""
+        self.stats = NormStats.from_json(state["stats"])
+        self._tokenizer = tokenizer_from_json(state["tokenizer"], "the checkpoint's tokenizer")
+        self.max_text_tokens = int(state["max_text_tokens"])
+        self.grid, self.resolution = state["grid"], state["resolution"]
+
+    def _finish_init(self) -> None:
+        self.grid_shape = tuple(self.grid["shape"])  # (2, 12, lat, lon, lev)
+        self._shared = self._shared_tensors(self.grid)
 
     def _remember(self, run_id: str, item: dict[str, Any]) -> None:
         size = sum(v.nbytes for v in item.values() if isinstance(v, torch.Tensor))
@@ -358,7 +467,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         from astrobio.data.storage import RealDataStorage
 
         if self._store is None:
-            self._store = RealDataStorage(self.source_path)
+            self._store = RealDataStorage(self.path)
         return self._store
 
     def _close_store(self) -> None:
@@ -408,25 +517,15 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             "lat_deg": f32(grid["lat_deg"]),
         }
 
-    def _normalise_cube(self, cube: np.ndarray | None, run_id: str) -> torch.Tensor | None:
+    def _normalise_cube(self, cube: np.ndarray | None) -> torch.Tensor | None:
+        """raw → (raw - mean) / std per variable; `check_run_arrays` has checked the raw cube is finite."""
         if cube is None:
             return None
         st = self.stats
         shape = (-1,) + (1,) * (cube.ndim - 1)
         x = (np.asarray(cube, np.float32) - st.datacube_mean.astype(np.float32).reshape(shape)) \
             / st.datacube_std.astype(np.float32).reshape(shape)  # (2, 12, lat, lon, lev)
-        if not np.isfinite(x).all():
-            raise StorageError(f"run {run_id}: datacube has non-finite values")
         return torch.from_numpy(x)
-
-    @staticmethod
-    def _spectrum(spec: np.ndarray | None, run_id: str) -> torch.Tensor | None:
-        if spec is None:
-            return None
-        spec = np.asarray(spec, np.float32)  # (n_bins, 3)
-        if spec.ndim != 2 or spec.shape[1] != 3 or not np.isfinite(spec).all():
-            raise StorageError(f"run {run_id}: spectrum must be finite [n_bins, 3], got shape {spec.shape}")
-        return torch.from_numpy(spec)
 
     @staticmethod
     def _graph(a: dict[str, Any]):
@@ -437,6 +536,33 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             return None
         return Data(x=torch.as_tensor(np.asarray(x, np.float32)),
                     edge_index=torch.as_tensor(np.asarray(a["graph_edge_index"], np.int64)))
+
+
+def _data_state_of(like: Any) -> dict[str, Any]:
+    """A data state from `like=`: a dataset's `data_state()`, or a saved one (checked)."""
+    if isinstance(like, PlanetRunDataset):
+        return like.data_state()
+    if not isinstance(like, dict):
+        raise InputValidationError("like", type(like).__name__, "a PlanetRunDataset or a checkpoint's data_state")
+    if like.get("version") != DATA_STATE_VERSION:
+        raise StorageError(f"data state version {like.get('version')!r}, expected {DATA_STATE_VERSION}: "
+                           "the checkpoint was written by another astrobio version")
+    missing = [k for k in ("stats", "tokenizer", "max_text_tokens", "grid", "resolution", "split") if k not in like]
+    if missing:
+        raise StorageError(f"data state lacks {missing}")
+    return like
+
+
+def _arrays_of(run: Any) -> dict[str, Any]:
+    """A `PlanetRun` as the dict `RealDataStorage.load_arrays` returns for it once stored (same dtypes)."""
+    from astrobio.data.storage import run_arrays
+
+    arrays = run_arrays(run)
+    return {"run_id": run.run_id, "system": run.system, "resolution": run.resolution, "seed": int(run.seed),
+            "datacube_prior": arrays["datacube_prior"], "datacube_true": arrays["datacube_true"],
+            "spectrum": arrays["spectrum"], "graph_x": arrays["graph/x"], "graph_edge_index": arrays["graph/edge_index"],
+            "coords": dict(run.coords), "text": run.text, "labels": dict(run.labels),
+            "observed": run.observed.to_dict()}
 
 
 # ----------------------------------------------------------------------------------------------

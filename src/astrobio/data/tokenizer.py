@@ -84,10 +84,24 @@ def load_tokenizer(path: str | os.PathLike):
         path = path / TOKENIZER_FILE
     if not path.is_file():
         raise StorageError(f"no tokenizer at {path}: train one with train_tokenizer/ensure_tokenizer")
-    tok = Tokenizer.from_file(str(path))
+    return _checked(Tokenizer.from_file(str(path)), str(path))
+
+
+def tokenizer_from_json(text: str, where: str = "tokenizer JSON"):
+    """A tokenizer from its JSON string (`tokenizer.to_str()`, as training checkpoints carry it)."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_str(text)
+    except Exception as exc:  # the tokenizers library raises plain Exceptions on bad JSON
+        raise StorageError(f"{where}: not a tokenizer ({exc})") from None
+    return _checked(tok, where)
+
+
+def _checked(tok, where: str):
     for i, name in enumerate(SPECIAL_TOKENS):
         if tok.token_to_id(name) != i:
-            raise StorageError(f"tokenizer {path}: special token {name!r} must have id {i}, "
+            raise StorageError(f"tokenizer {where}: special token {name!r} must have id {i}, "
                                f"has {tok.token_to_id(name)}")
     return tok
 

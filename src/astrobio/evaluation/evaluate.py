@@ -32,12 +32,10 @@ def _weights_by_class(weights: np.ndarray, pred: np.ndarray) -> dict[str, dict[s
 def evaluate_run(run_dir: str | Path, split: str = "test", data: str | Path | None = None,
                  with_baselines: bool = True, device: str = "cpu") -> dict:
     """Compute every metric, write RUN/metrics.json and return it."""
-    from astrobio.data import PlanetRunDataset
-
     run_dir = Path(run_dir)
     loaded = load_trained(run_dir, data, device)
-    ds_val = PlanetRunDataset(loaded.data_path, "val", seed=loaded.seed)
-    ds = PlanetRunDataset(loaded.data_path, split, seed=loaded.seed)
+    ds_val = loaded.dataset("val")  # the statistics and tokenizer of the checkpoint, not today's stats.json
+    ds = loaded.dataset(split)
     val = predict_dataset(loaded.model, ds_val, device=device)
     temperature = M.fit_temperature(val["logits"], val["labels"]) if len(ds_val) else 1.0
     res = predict_dataset(loaded.model, ds, device=device)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from astrobio.errors import StorageError
+from astrobio.errors import StorageError, UnsafeCheckpointError
+
+log = logging.getLogger("astrobio.evaluation")
 
 
 @dataclass
@@ -18,29 +22,52 @@ class LoadedRun:
     config: dict  # the checkpoint's run config (train + system + data)
     data_path: Path
     seed: int
+    # The normalisation statistics, tokenizer and grid the model was trained with (`PlanetRunDataset.data_state`):
+    # every dataset built for this model uses it, never the store's current stats.json.
+    data_state: dict[str, Any] | None = None
+
+    def dataset(self, split: str, data: str | Path | None = None):
+        """A split of the training store (or of `data`), served with the model's own data state."""
+        from astrobio.data import PlanetRunDataset
+
+        return PlanetRunDataset(data or self.data_path, split, seed=self.seed, like=self.data_state)
 
 
-def _checkpoint_path(run_dir: Path) -> Path:
-    for name in ("best.pt", "last.pt"):
-        p = run_dir / "checkpoints" / name
-        if p.is_file():
-            return p
-    raise StorageError(f"no checkpoint in {run_dir / 'checkpoints'}: train first (astrobio train ... --out {run_dir})")
+def _load_weights(run_dir: Path) -> dict[str, Any]:
+    """The best checkpoint, else the last; an unreadable best.pt falls back to last.pt with a warning.
+    A checkpoint that needs foreign code is refused, never skipped."""
+    from astrobio.training.checkpoint import load_checkpoint
+
+    paths = [p for p in (run_dir / "checkpoints" / n for n in ("best.pt", "last.pt")) if p.is_file()]
+    if not paths:
+        raise StorageError(f"no checkpoint in {run_dir / 'checkpoints'}: train first "
+                           f"(astrobio train ... --out {run_dir})")
+    if len(paths) == 2:
+        try:
+            return load_checkpoint(paths[0])
+        except UnsafeCheckpointError:
+            raise
+        except StorageError as exc:
+            log.warning("%s; using %s instead", exc, paths[1])
+    return load_checkpoint(paths[-1])
 
 
 def load_trained(run_dir: str | Path, data: str | Path | None = None, device: str = "cpu") -> LoadedRun:
-    """Rebuild the system from the checkpoint's config and load its best (else last) weights."""
+    """Rebuild the system from the checkpoint's config and load its best (else last) weights and data state."""
     from astrobio.models import SystemConfig, UnifiedMultiModalSystem
-    from astrobio.training.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
-    ckpt = load_checkpoint(_checkpoint_path(run_dir))
+    ckpt = _load_weights(run_dir)
+    if not ckpt.get("data_state"):
+        raise StorageError(f"the checkpoint in {run_dir / 'checkpoints'} carries no data state (the normalisation "
+                           "statistics and tokenizer it was trained with): retrain it with this astrobio version")
     cfg = ckpt["config"]
     model = UnifiedMultiModalSystem(SystemConfig.from_dict(cfg["system"]))
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
     data_path = Path(data or cfg.get("data") or json.loads((run_dir / "run_info.json").read_text())["config"]["data"])
-    return LoadedRun(model=model, config=cfg, data_path=data_path, seed=int(cfg["train"].get("seed", 0)))
+    return LoadedRun(model=model, config=cfg, data_path=data_path, seed=int(cfg["train"].get("seed", 0)),
+                     data_state=ckpt["data_state"])
 
 
 @torch.no_grad()

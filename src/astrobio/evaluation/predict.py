@@ -1,13 +1,15 @@
 """`astrobio predict`: class probabilities with uncertainty and per-modality weights for real planets.
 
 Inputs are built exactly as for training, by the world simulator, from the planet's catalog values
-(or the Solar System planet's true values); uncertainty is the spread over MC-dropout passes.
+(or the Solar System planet's true values), and served in memory (`PlanetRunDataset.from_runs`) with the
+normalisation statistics and tokenizer saved in the checkpoint; uncertainty is the spread over MC-dropout
+passes. `--catalog FILE` reads a user CSV with the shipped catalog's columns: a missing required column
+is an error naming it, a row that cannot be parsed or modelled is skipped with its reason.
 """
 
 from __future__ import annotations
 
 import csv
-import tempfile
 from pathlib import Path
 
 from astrobio.errors import InputValidationError
@@ -21,42 +23,30 @@ SOLAR_SYSTEM = ("Venus", "Earth", "Mars")
 
 def truth_for(name: str):
     """A planet's truth by name: Venus/Earth/Mars, else a row of the shipped catalog."""
-    from astrobio.world import population
+    from astrobio.world import catalog
 
     if name.strip().capitalize() in SOLAR_SYSTEM:
-        return population.solar_system_planet(name)
-    rows = [r for r in population.catalog_rows() if r["name"].lower() == name.strip().lower()]
+        return catalog.solar_system_planet(name)
+    rows = [r for r in catalog.catalog_rows() if r["name"].lower() == name.strip().lower()]
     if not rows:
         raise InputValidationError("planet", name, "Venus, Earth, Mars or a planet name of the shipped catalog "
                                    "(e.g. 'TRAPPIST-1 e')")
-    return population.catalog_truth_from_row(rows[0])  # raises with the reason if it cannot be modelled
-
-
-def _dataset_for_runs(loaded: LoadedRun, runs, workdir: Path):
-    """A dataset over new runs that uses the training store's normalisation stats and tokenizer."""
-    from astrobio.data import PlanetRunDataset, RealDataStorage
-
-    RealDataStorage(workdir).write_runs(runs, config={"purpose": "prediction"})
-    return PlanetRunDataset(loaded.data_path, "test", seed=loaded.seed).reading_runs_from(workdir)
+    return catalog.catalog_truth_from_row(rows[0])  # raises with the reason if it cannot be modelled
 
 
 def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = MC_SAMPLES,
                    temperature: float = 1.0) -> list[dict]:
-    """Simulate inputs for `truths`, run the model; one dict per planet."""
-    from astrobio.data import RealDataStorage
+    """Simulate inputs for `truths` (at the training data's resolution), run the model; one dict per planet,
+    in the order of `truths`."""
+    from astrobio.data import PlanetRunDataset
     from astrobio.world import simulate_runs
 
-    resolution = RealDataStorage(loaded.data_path).read_meta().get("resolution", "demo")
-    runs = simulate_runs(truths, seed=seed, resolution=resolution)
-    with tempfile.TemporaryDirectory(prefix="astrobio-predict-") as tmp:
-        ds = _dataset_for_runs(loaded, runs, Path(tmp))
-        res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
-        position = {rid: k for k, rid in enumerate(ds.run_ids)}  # the dataset orders runs by id
-        ds._close_store()
+    runs = simulate_runs(truths, seed=seed, resolution=loaded.data_state["resolution"])
+    ds = PlanetRunDataset.from_runs(runs, like=loaded.data_state)  # in memory, in the order of `runs`
+    res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
     probs = M.softmax(res["logits"], temperature)
     rows = []
-    for run in runs:
-        i = position[run.run_id]
+    for i, run in enumerate(runs):
         o = run.observed
         row = {"name": run.truth.name, "system": run.system, "source": run.truth.source,
                "predicted_class": M.CLASS_NAMES[int(probs[i].argmax())]}
@@ -81,16 +71,17 @@ def temperature_of(run_dir: Path) -> float:
 
 
 def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk: int = 256,
-                    progress: bool = True, limit: int = 0,
-                    mc_samples: int = MC_SAMPLES) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Every modelled planet of the shipped catalog; also returns the skipped planets with reasons."""
+                    progress: bool = True, limit: int = 0, mc_samples: int = MC_SAMPLES,
+                    catalog_file: Path | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Every modelled planet of the shipped catalog (or of `catalog_file`, a CSV with its columns);
+    also returns the skipped planets with reasons."""
     from rich.progress import Progress
 
-    from astrobio.world import population
+    from astrobio.world import catalog
 
     loaded = load_trained(run_dir)
     temperature = temperature_of(run_dir)
-    truths, skipped = population.catalog_planets()
+    truths, skipped = catalog.catalog_planets(catalog_file)
     truths = truths[:limit] if limit else truths
     rows: list[dict] = []
     with Progress(disable=not progress) as bar:
@@ -105,12 +96,12 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    from astrobio.io import atomic_write
+
+    with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def print_prediction(row: dict) -> None:
