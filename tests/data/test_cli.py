@@ -68,10 +68,10 @@ def test_export_sources_and_errors(app, store, tmp_path):
     assert res.exit_code == 0 and out.exists()
     res = runner.invoke(app, ["data", "export", str(store.path), "run-0002", "--format", "csv",
                               "--out", str(tmp_path / "s.csv")])
-    assert res.exit_code == 1 and "no spectrum" in res.output
+    assert res.exit_code == 2 and "no spectrum" in res.output
     res = runner.invoke(app, ["data", "sources", "--json"])
     assert [s["name"] for s in json.loads(res.output)][-1] == "nasa_exoplanet_archive"
     res = runner.invoke(app, ["data", "inspect", str(tmp_path / "nowhere")])
-    assert res.exit_code == 1 and "no astrobio store" in res.output
+    assert res.exit_code == 2 and "no astrobio store" in res.output
     res = runner.invoke(app, ["data", "restore", str(store.path), "run-9999"])
-    assert res.exit_code == 1 and "not in the store" in res.output
+    assert res.exit_code == 2 and "not in the store" in res.output

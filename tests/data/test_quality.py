@@ -92,7 +92,7 @@ def test_quarantine_is_restorable_and_reported(defective_store):
     assert d["n_runs"] == 11 and d["passed"] is False and d["thresholds"]["accuracy"] == 0.98
     text = report.render_text()
     assert "accuracy (runs passing)" in text and "text_empty" in text and "FAIL" in text
-    assert report.render().row_count == 5 + 8  # 5 metric rows + 7 failing runs + 1 warned run
+    assert report.render().row_count == 6 + 8  # 5 metric rows + hashes verified + 7 failing runs + 1 warned run
 
 
 def test_clean_store_passes(store_path, runs):

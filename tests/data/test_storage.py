@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
-from astrobio.data.storage import RealDataStorage
+from astrobio.data.repair import repair_store, scan_store
+from astrobio.data.storage import RealDataStorage, row_from_group, stored_content_hash
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 
 
@@ -133,15 +134,52 @@ def test_failed_replace_leaves_no_partial_record(store_path, runs, monkeypatch):
     assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]  # the store still works
 
 
-def test_stale_files_cleaned_on_open(store_path, runs):
+def _files(path):
+    return sorted(p.name for p in path.iterdir() if not p.name.startswith("index"))
+
+
+def test_opening_never_removes_files_and_quality_reports_them(store_path, runs):
     RealDataStorage(store_path).write_runs(runs[:1])
     # no writer holds the store's lock, so a temp shard is a crashed writer's leftover
     (store_path / ".shard-00001.h5.tmp-4242").write_bytes(b"half a shard")
     (store_path / "shard-00002.h5").write_bytes(b"replaced but never indexed")
+    before = _files(store_path)
     store = RealDataStorage(store_path)
-    assert sorted(p.name for p in store_path.iterdir() if not p.name.startswith("index")) == \
-        [".write.lock", "shard-00000.h5"]
-    assert store.load_run("run-0000").text == runs[0].text
+    assert store.load_run("run-0000").text == runs[0].text and len(store) == 1
+    assert _files(store_path) == before == [".shard-00001.h5.tmp-4242", ".write.lock", "shard-00000.h5",
+                                            "shard-00002.h5"]
+    scan = scan_store(store)
+    assert scan.stale_temps == [".shard-00001.h5.tmp-4242"] and scan.orphan_shards == ["shard-00002.h5"]
+    assert list(scan.unreadable) == ["shard-00002.h5"] and not scan.clean
+
+
+def test_index_row_is_rebuilt_exactly_from_the_shard(store_path, runs):
+    import h5py
+
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    with h5py.File(store_path / "shard-00000.h5", "r") as f:
+        for run in runs:
+            g = f[f"runs/{run.run_id}"]
+            assert row_from_group(g, "shard-00000.h5") == dict(store._row(run.run_id))  # the raw index row
+            assert stored_content_hash(g) == g.attrs["content_hash"] == store.index_row(run.run_id)["content_hash"]
+
+
+def test_pending_reads_both_id_forms(store_path, runs):
+    from dataclasses import replace
+
+    from astrobio.world.types import legacy_run_id_for, run_id_for
+
+    store = RealDataStorage(store_path)
+    old = runs[0]
+    old.truth = replace(old.truth, name="Kepler-999 b", source="catalog")
+    old.run_id = legacy_run_id_for(old.truth)  # as written before ids carried the name hash
+    store.write_runs([old])
+    same = old.truth
+    other = replace(old.truth, name="Kepler 999 b")  # the same legacy slug, a different planet
+    new = replace(old.truth, name="Kepler-1000 b")
+    assert run_id_for(same) != old.run_id == legacy_run_id_for(other)
+    assert store.pending([same, other, new]) == [other, new]
 
 
 def test_quarantine_and_restore(store_path, runs):
@@ -234,9 +272,18 @@ def test_killed_writer_leaves_no_partial_record(store_path, runs, after_replace)
     child.join(60)
     assert child.exitcode == -9
     leftover = sorted(p.name for p in store_path.iterdir() if "shard" in p.name)
-    assert leftover == (["shard-00000.h5", "shard-00001.h5"] if after_replace else
-                        [".shard-00001.h5.tmp-" + str(child.pid), "shard-00000.h5"])
-    store = RealDataStorage(store_path)  # opening cleans what the dead writer left
-    assert sorted(p.name for p in store_path.glob("*shard*")) == ["shard-00000.h5"]
+    store = RealDataStorage(store_path)  # opening removes nothing
+    assert sorted(p.name for p in store_path.iterdir() if "shard" in p.name) == leftover
     assert [r["run_id"] for r in store.list_stored_runs()] == ["run-0000"]
-    assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]
+    scan = scan_store(store)
+    if after_replace:  # the shard is complete but its rows were never committed: repair indexes it
+        assert leftover == ["shard-00000.h5", "shard-00001.h5"] and sorted(scan.unindexed) == [
+            "run-0001", "run-0002", "run-0003"]
+        assert repair_store(store).restored == ["run-0001", "run-0002", "run-0003"]
+        assert store.write_runs(runs[1:]) == [] and len(store) == 4
+    else:  # a dead writer's temp file: reported, and repair moves it aside
+        assert leftover[1] == "shard-00000.h5" and scan.stale_temps == [leftover[0]]
+        assert leftover[0].startswith(f".shard-00001.h5.{child.pid}.")
+        assert repair_store(store).actions == [f"move {leftover[0]} (stale temp file of a dead writer) to quarantine/"]
+        assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]
+    assert scan_store(store).clean

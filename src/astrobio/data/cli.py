@@ -1,4 +1,8 @@
-"""`astrobio data ...`: quality control, inspection, export, sources and quarantine restore of a store."""
+"""`astrobio data ...`: quality control, repair, inspection, export, sources and quarantine restore of a store.
+
+Errors are one line on stderr and exit code 2 (no traceback); `quality --strict` exits 1 when the store
+does not meet the thresholds.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-data_app = typer.Typer(help="Curate a planet-run store: quality, inspect, export, sources, restore.",
+data_app = typer.Typer(help="Curate a planet-run store: quality, repair, inspect, export, sources, restore.",
                        no_args_is_help=True)
 
 
@@ -26,10 +30,9 @@ class ClimateRun(str, Enum):
 
 
 def _fail(exc: Exception) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[red]error:[/] {exc}")
-    raise typer.Exit(code=1)
+    # typer.echo, not rich: one unwrapped line whatever the terminal width
+    typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+    raise typer.Exit(code=2)
 
 
 def _open(directory: Path):
@@ -91,15 +94,19 @@ def quality(directory: Path = typer.Argument(..., help="store directory"),
             as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
             quarantine: bool = typer.Option(True, "--quarantine/--no-quarantine",
                                             help="flag failing runs in the index"),
-            strict: bool = typer.Option(False, "--strict", help="exit 1 when the thresholds are not met")):
-    """Assess data quality; failing runs are quarantined (never deleted)."""
+            strict: bool = typer.Option(False, "--strict", help="exit 1 when the thresholds are not met"),
+            verify_hashes: bool = typer.Option(True, "--verify-hashes/--no-verify-hashes",
+                                               help="recompute each run's content hash and compare it with the "
+                                                    "one recorded at write time")):
+    """Assess data quality; failing runs are quarantined (never deleted); store problems are listed."""
     from rich.console import Console
 
     from astrobio.data.quality import AdvancedDataQualityManager
     from astrobio.errors import AstrobioError
 
     try:
-        report = AdvancedDataQualityManager().assess_data_quality(_open(directory), quarantine=quarantine)
+        report = AdvancedDataQualityManager().assess_data_quality(_open(directory), quarantine=quarantine,
+                                                                  verify_hashes=verify_hashes)
     except AstrobioError as exc:
         _fail(exc)
     if as_json:
@@ -109,8 +116,34 @@ def quality(directory: Path = typer.Argument(..., help="store directory"),
         console.print(report.render())
         if report.quarantined:
             console.print(f"{len(report.quarantined)} runs quarantined; `astrobio data restore DIR RUN_ID` lifts it")
+        if report.storage_problems:
+            console.print(f"{len(report.storage_problems)} store problems; `astrobio data repair {directory}` "
+                          "fixes them (`--dry-run` shows how first)")
     if strict and not report.passed:
         raise typer.Exit(code=1)
+
+
+@data_app.command()
+def repair(directory: Path = typer.Argument(..., help="store directory"),
+           dry_run: bool = typer.Option(False, "--dry-run", help="print what would be done, change nothing"),
+           as_json: bool = typer.Option(False, "--json")):
+    """Rebuild the index from the shards; move unreadable and stale files to DIR/quarantine/ (nothing deleted)."""
+    from astrobio.data.repair import repair_store, repair_summary
+    from astrobio.errors import AstrobioError
+
+    try:
+        report = repair_store(directory, dry_run=dry_run)
+    except AstrobioError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=1))
+        return
+    prefix = "would " if dry_run else ""
+    for action in report.actions:
+        typer.echo(f"{prefix}{action}")
+    if not report.actions:
+        typer.echo("nothing to repair: the index and the shards agree")
+    typer.echo(repair_summary(report))
 
 
 @data_app.command()

@@ -24,6 +24,11 @@ Checks per run:
 - `label_*`: class not in {0, 1, 2}, liquid-water fraction outside [0, 1] or non-finite, habitable or
   inhabited class with no liquid water (SPEC.md "Labels").
 - `duplicate_of:<run_id>`: same content hash as an earlier run (the first by run_id is kept).
+- `content_hash_mismatch`: the run's content hash recomputed from what is stored now differs from the
+  one recorded when it was written (a flipped value, an overwritten spectrum, a changed label);
+  `verify_hashes=True` by default (cost: docs/reliability.md).
+- `unreadable:<error>`: reading the run raised (h5py, JSON, decoding: any exception); the run is
+  quarantined with the error and the assessment carries on.
 - `outlier:<summary>`: only when the robust z-score exceeds `outlier_quarantine_z`; above
   `outlier_warn_z` it is a warning. Modified z = 0.6745 (x − median) / MAD (Iglewicz & Hoaglin 1993).
 
@@ -32,6 +37,10 @@ planet has transits (n_transits > 0), the other modalities always. A stored grap
 even with no nodes: "no metabolism is feasible" is a result, not missing data (the index flag
 `has_graph`, and `presence` in the report, count non-empty graphs). Accuracy = fraction of runs that
 pass every check.
+
+The store itself is scanned too (data/repair.py): shards or runs the index misses, indexed runs whose
+data is gone, unreadable files and stale temp files are listed in `storage_problems` (nothing is removed;
+`astrobio data repair` fixes them), and a store with any of them does not pass.
 """
 
 from __future__ import annotations
@@ -46,8 +55,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from astrobio.constants import EPSILON_WATER, L_VAP_WATER, P_TRIPLE_WATER, R_VAPOUR, T_CRIT_WATER, T_TRIPLE_WATER
-from astrobio.errors import InputValidationError, QualityError, StorageError
-from astrobio.data.storage import MODALITIES
+from astrobio.errors import InputValidationError, QualityError
+from astrobio.data.storage import MODALITIES, content_hash
 from astrobio.world.types import LABEL_KEYS
 
 PRIOR_SURFACE_PRESSURE_BAR = 1.0  # the observer's prior atmosphere: 1 bar N2 (SPEC.md §3)
@@ -206,6 +215,8 @@ class QualityReport:
     thresholds: dict[str, float]
     runs: list[RunQuality]
     quarantined: list[str]  # run_ids quarantined by this assessment
+    storage_problems: list[str] = field(default_factory=list)  # from the store scan; fixed by `data repair`
+    hashes_verified: int = 0  # runs whose content hash was recomputed and compared
 
     @property
     def overall_completeness(self) -> float:
@@ -214,7 +225,7 @@ class QualityReport:
     @property
     def passed(self) -> bool:
         return (self.overall_completeness >= self.thresholds["completeness"]
-                and self.accuracy >= self.thresholds["accuracy"])
+                and self.accuracy >= self.thresholds["accuracy"] and not self.storage_problems)
 
     @property
     def failed_runs(self) -> list[RunQuality]:
@@ -243,6 +254,9 @@ class QualityReport:
                           f"≥ {self.thresholds['completeness']}", ok(c >= self.thresholds["completeness"]))
         table.add_row("accuracy (runs passing)", f"{self.accuracy:.3f}", f"≥ {self.thresholds['accuracy']}",
                       ok(self.accuracy >= self.thresholds["accuracy"]))
+        table.add_row("content hashes verified", str(self.hashes_verified), "", "")
+        for problem in self.storage_problems:
+            table.add_row("store", problem, "", "[red]run `astrobio data repair`[/]")
         warned = [r for r in self.runs if r.warnings and not r.reasons]
         for r in [r for r in self.runs if r.reasons] + warned[:max_warned_rows]:
             table.add_row(r.run_id, "; ".join(r.reasons + [f"warning {w}" for w in r.warnings]), "",
@@ -267,35 +281,44 @@ class AdvancedDataQualityManager:
         self.quality_thresholds = _merge_thresholds(DEFAULT_THRESHOLDS, quality_thresholds)
 
     def assess_data_quality(self, storage, quality_thresholds: Mapping[str, float] | None = None,
-                            quarantine: bool = True) -> QualityReport:
+                            quarantine: bool = True, verify_hashes: bool = True) -> QualityReport:
         """Check every stored run (quarantined ones included) and quarantine the failing ones."""
+        from astrobio.data.repair import scan_store
         from astrobio.data.storage import RealDataStorage
 
         if isinstance(storage, (str, Path)):
             storage = RealDataStorage(storage)
         thresholds = _merge_thresholds(self.quality_thresholds, quality_thresholds)
         rows = storage.list_stored_runs(include_quarantined=True)
+        problems = scan_store(storage).problems()
         if not rows:
-            raise QualityError(f"the store at {storage.path} holds no runs to assess")
+            raise QualityError(f"the store at {storage.path} holds no runs in its index to assess"
+                               + (f" ({'; '.join(problems)}): run `astrobio data repair {storage.path}`"
+                                  if problems else ""))
         results: dict[str, RunQuality] = {}
         summaries: dict[str, dict[str, float]] = {}
         expected = {m: 0 for m in MODALITIES}
         present = {m: 0 for m in MODALITIES}
         first_by_hash: dict[str, str] = {}
+        verified = 0
         for row in rows:  # ordered by run_id
             run_id = row["run_id"]
-            try:
+            try:  # a corrupt shard can raise anything (h5py RuntimeError/OSError, JSON, Unicode): catch it all
                 a = storage.load_arrays(run_id)
-            except (StorageError, OSError, KeyError) as exc:
-                results[run_id] = RunQuality(run_id, False, [f"unreadable:{exc}"])
+                reasons = check_run(a, thresholds)
+                if verify_hashes:
+                    reasons += _verify_hash(a, row["content_hash"])
+                    verified += 1
+                summary = _summaries(a)
+            except Exception as exc:
+                results[run_id] = RunQuality(run_id, False, [f"unreadable:{type(exc).__name__}: {exc}"])
                 continue
-            reasons = check_run(a, thresholds)
             if row["content_hash"] in first_by_hash:
                 reasons.append(f"duplicate_of:{first_by_hash[row['content_hash']]}")
             else:
                 first_by_hash[row["content_hash"]] = run_id
             results[run_id] = RunQuality(run_id, not reasons, reasons)
-            summaries[run_id] = _summaries(a)
+            summaries[run_id] = summary
             n_transits = float(a["observed"].get("n_transits") or 0)
             stored = {"datacube": True, "graph": a["graph_x"] is not None, "spectrum": a["spectrum"] is not None,
                       "text": row["has_text"]}
@@ -316,7 +339,8 @@ class AdvancedDataQualityManager:
             completeness={m: present[m] / expected[m] if expected[m] else 1.0 for m in MODALITIES},
             presence={m: sum(bool(r[f"has_{m}"]) for r in rows) / n for m in MODALITIES},
             accuracy=sum(r.passed for r in results.values()) / n,
-            thresholds=dict(thresholds), runs=list(results.values()), quarantined=newly)
+            thresholds=dict(thresholds), runs=list(results.values()), quarantined=newly,
+            storage_problems=problems, hashes_verified=verified)
 
     @staticmethod
     def _flag_outliers(summaries: dict[str, dict[str, float]], results: dict[str, RunQuality],
@@ -341,6 +365,14 @@ class AdvancedDataQualityManager:
                     r.passed = False
                 else:
                     r.warnings.append(msg)
+
+
+def _verify_hash(a: Mapping[str, Any], recorded: str) -> list[str]:
+    """`content_hash_mismatch` when the stored content no longer hashes to what was recorded at write time."""
+    arrays = {"datacube_prior": a["datacube_prior"], "datacube_true": a["datacube_true"], "spectrum": a["spectrum"],
+              "graph/x": a["graph_x"], "graph/edge_index": a["graph_edge_index"]}
+    now = content_hash(arrays, a["text"], a["labels"])
+    return [] if now == recorded else [f"content_hash_mismatch:recorded {recorded[:12]}, stored data {now[:12]}"]
 
 
 def _merge_thresholds(base: Mapping[str, float], override: Mapping[str, float] | None) -> dict[str, float]:

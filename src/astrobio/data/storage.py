@@ -10,21 +10,28 @@ Each run is the HDF5 group `/runs/<run_id>` holding `datacube_prior`, `datacube_
 sigma, month}`, and JSON attrs `truth`, `observed`, `labels`, `extras`, `annotation`; units, CF names
 and provenance from the annotation are also attrs on the datasets and the group.
 
+Every group also carries its `content_hash` attr, so a shard alone holds complete runs with all their
+metadata and the index can be rebuilt from the shards (`astrobio data repair`, data/repair.py).
+
 Crash safety: a shard is written to a temp file, fsynced and `os.replace`d into place, and only then
-are its index rows committed in one transaction, so a run is visible only once fully written. Temp
-files and shards no index row points to (a crash between replace and commit) are removed on open.
+are its index rows committed in one transaction, so a run is visible only once fully written. Nothing
+is ever removed on open: temp files of dead writers and shards no index row points to (a crash between
+replace and commit, a lost or restored index) are reported by `astrobio data quality` and put back or
+set aside by `astrobio data repair`. A missing, empty or corrupt index beside shards is a StorageError
+that names `astrobio data repair`; the index is integrity-checked (`PRAGMA quick_check`) when opened.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import re
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -32,13 +39,16 @@ import numpy as np
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
+from astrobio.io import atomic_path
 from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
 
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite"
 LOCK_NAME = ".write.lock"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
-_TMP_RE = re.compile(r"^\.shard-\d{5,}\.h5\.tmp-(\d+)$")
+# Temp files of a writer: `.shard-00001.h5.<pid>.<hex>.tmp` (astrobio.io.atomic_path), the older
+# `.shard-00001.h5.tmp-<pid>`, and a repair's `.index.sqlite.<pid>.<hex>.tmp`. Group 1 or 2 is the pid.
+TMP_RE = re.compile(r"^\.(?:shard-\d{5,}\.h5|index\.sqlite)\.(?:tmp-(\d+)|(\d+)\.[0-9a-f]+\.tmp)$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]*$")
 MODALITIES = ("datacube", "graph", "spectrum", "text")
 
@@ -141,6 +151,65 @@ def _check_run(run: PlanetRun, arrays: dict[str, np.ndarray | None]) -> None:
         raise InputValidationError(f"{run.run_id}.text", type(run.text).__name__, "a str")
 
 
+def _shard_names(directory: Path) -> list[str]:
+    """Shard files in `directory`, sorted (none when it does not exist)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if _SHARD_RE.match(p.name))
+
+
+def row_from_group(g, shard: str) -> dict[str, Any]:
+    """The index row of the run stored in HDF5 group `g` of `shard`: the one definition of a row, used
+    when writing and when `repair` rebuilds the index from the shards alone."""
+    truth, labels = json.loads(g.attrs["truth"]), json.loads(g.attrs["labels"])
+    text = g["text"].asstr()[()]
+    has_graph = "graph" in g and int(g["graph"].attrs["num_nodes"]) > 0
+    return {
+        "run_id": str(g.attrs["run_id"]), "name": truth["name"], "system": str(g.attrs["system"]),
+        "source": str(g.attrs["source"]), "shard": shard, "group_path": g.name,
+        "habitability_class": int(labels["habitability_class"]), "resolution": str(g.attrs["resolution"]),
+        "seed": int(g.attrs["seed"]), "has_datacube": int("datacube_prior" in g), "has_graph": int(has_graph),
+        "has_spectrum": int("spectrum" in g), "has_text": int(bool(text.strip())),
+        "created_at": str(g.attrs["created_utc"]),
+        # shards written before the attr existed: the hash of what is stored now (repair says so)
+        "content_hash": str(g.attrs["content_hash"]) if "content_hash" in g.attrs else stored_content_hash(g),
+        "quarantined": 0, "quarantine_reasons": "[]",
+    }
+
+
+def stored_content_hash(g) -> str:
+    """`content_hash` recomputed from the arrays, text and labels stored in group `g`."""
+    has_graph = "graph" in g
+    arrays = {"datacube_prior": g["datacube_prior"][()], "datacube_true": g["datacube_true"][()],
+              "spectrum": g["spectrum"][()] if "spectrum" in g else None,
+              "graph/x": g["graph/x"][()] if has_graph else None,
+              "graph/edge_index": g["graph/edge_index"][()] if has_graph else None}
+    return content_hash(arrays, g["text"].asstr()[()], json.loads(g.attrs["labels"]))
+
+
+def _guard_index(method):
+    """Turn an SQLite failure inside a store method into one StorageError that says what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self._index_error(exc) from None
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    """A shard `write_shard` put in place but the index does not list yet; `record_shard` lists it."""
+
+    shard: str
+    rows: tuple[dict[str, Any], ...]
+    resolution: str
+    grid: dict[str, Any]  # as the store's `grid` meta key
+
+
 class WriteResult(list):
     """The run_ids `write_runs` wrote (a list); `.skipped` holds those already stored (not rewritten)."""
 
@@ -166,8 +235,6 @@ class RealDataStorage:
         self._files: dict[str, Any] = {}  # shard name → open h5py.File (read-only)
         self._where: dict[str, tuple[str, str]] = {}  # run_id → (shard, group path); never changes once written
         self._conn: sqlite3.Connection | None = None
-        if self.index_path.exists():
-            self._clean_stale()
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -184,20 +251,44 @@ class RealDataStorage:
         if os.getpid() != self._pid:
             self._files, self._conn, self._where, self._pid = {}, None, {}, os.getpid()
 
+    def _index_error(self, exc: sqlite3.DatabaseError) -> StorageError:
+        if isinstance(exc, (sqlite3.OperationalError, sqlite3.IntegrityError)):  # locked, read-only, I/O
+            return StorageError(f"the index {self.index_path} cannot be used: {exc}")
+        return StorageError(f"the index {self.index_path} is corrupt ({exc}); run `astrobio data repair "
+                            f"{self.path}` to rebuild it from the shards (nothing is lost)")
+
+    def _check_index_file(self, create: bool) -> None:
+        """Refuse an index that is missing or empty while shards exist: it would hide their runs."""
+        size = self.index_path.stat().st_size if self.index_path.exists() else None
+        if size:
+            return
+        shards = _shard_names(self.path)
+        if shards:
+            state = "missing" if size is None else "empty (0 bytes)"
+            raise StorageError(f"the index {self.index_path} is {state} but {len(shards)} shard files hold runs; "
+                               f"run `astrobio data repair {self.path}` to rebuild it from them")
+        if size is None and not create:
+            raise StorageError(f"no astrobio store at {self.path} (missing {INDEX_NAME}); write runs there first")
+        self.path.mkdir(parents=True, exist_ok=True)
+
     def _db(self, create: bool = False) -> sqlite3.Connection:
         self._own_process()
         if self._conn is None:
-            if not self.index_path.exists():
-                if not create:
-                    raise StorageError(f"no astrobio store at {self.path} (missing {INDEX_NAME}); "
-                                       "write runs there first")
-                self.path.mkdir(parents=True, exist_ok=True)
+            self._check_index_file(create)
             conn = sqlite3.connect(self.index_path, timeout=60)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA_SQL)
-            with conn:
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (dumps(SCHEMA_VERSION),))
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError(check)
+                conn.executescript(_SCHEMA_SQL)
+                with conn:
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                 (dumps(SCHEMA_VERSION),))
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise self._index_error(exc) from None
             self._conn = conn
         return self._conn
 
@@ -246,20 +337,8 @@ class RealDataStorage:
         finally:
             os.close(fd)
 
-    def _clean_stale(self) -> None:
-        """Remove temp files of dead writers and shards no index row points to."""
-        try:
-            with self._write_lock(blocking=False) as locked:
-                if not locked:  # a writer is active right now; its files are not stale
-                    return
-                referenced = {r[0] for r in self._db().execute("SELECT DISTINCT shard FROM runs")}
-                for p in self.path.iterdir():
-                    if _TMP_RE.match(p.name) or (_SHARD_RE.match(p.name) and p.name not in referenced):
-                        p.unlink(missing_ok=True)
-        except OSError:  # read-only store: nothing can be cleaned, and nothing is wrong with reading it
-            return
-
     # ---------------------------------------------------------------- writing
+    @_guard_index
     def write_runs(self, runs: Iterable[PlanetRun], *, annotations: Mapping[str, dict] | None = None,
                    config: dict[str, Any] | None = None) -> WriteResult:
         """Write new runs as one shard; return the written run_ids (`.skipped`: already stored ones).
@@ -290,28 +369,22 @@ class RealDataStorage:
                 return WriteResult([], skipped)
             meta_updates = self._grid_meta(todo)
             shard = self._next_shard()
-            final, tmp = self.path / shard, self.path / f".{shard}.tmp-{os.getpid()}"
-            rows, committed = [], False
-            try:
+            final = self.path / shard
+            rows = []
+            with atomic_path(final) as tmp:  # temp, fsync, rename, directory fsync; temp removed on error
                 with h5py.File(tmp, "w") as f:
                     f.attrs["schema_version"] = SCHEMA_VERSION
                     for run, arrays in todo:
                         ann = self._annotation_for(run, annotations, config)
                         rows.append(self._write_group(f, run, arrays, ann, shard))
-                _fsync(tmp)
-                os.replace(tmp, final)
-                _fsync(self.path)
+            try:
                 with conn:  # one transaction: all rows of the shard or none
-                    conn.executemany(f"INSERT INTO runs ({', '.join(_ROW_KEYS)}) VALUES "
-                                     f"({', '.join('?' * len(_ROW_KEYS))})",
-                                     [tuple(r[k] for k in _ROW_KEYS) for r in rows])
+                    insert_rows(conn, rows)
                     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                      [(k, dumps(v)) for k, v in meta_updates.items()])
-                committed = True
-            finally:
-                if not committed:
-                    tmp.unlink(missing_ok=True)
-                    final.unlink(missing_ok=True)
+            except BaseException:
+                final.unlink(missing_ok=True)  # this call's own shard, never indexed: it holds no one's data yet
+                raise
         return WriteResult([r["run_id"] for r in rows], skipped)
 
     def _annotation_for(self, run: PlanetRun, annotations: Mapping[str, dict] | None,
@@ -324,6 +397,85 @@ class RealDataStorage:
             ann = annotations[run.run_id]
         self._annotator.validate(ann, run)
         return ann
+
+    # ---------------------------------------------------------------- two-step writing (parallel writers)
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock for a parallel simulation: inside, this object `reserve_shards` and
+        `record_shard`s (the index's only writer) while worker processes `write_shard`. StorageError when
+        another writer holds the lock; `write_runs` on the same store would wait for the block to end."""
+        with self._write_lock(blocking=False) as locked:
+            if not locked:
+                raise StorageError(f"another process is writing to the store at {self.path}; wait for it to end")
+            self._db(create=True)
+            self._writing = True
+            try:
+                yield
+            finally:
+                self._writing = False
+
+    def _require_writing(self, what: str) -> None:
+        if not getattr(self, "_writing", False):
+            raise StorageError(f"{what} outside `with storage.writing():` (the write lock is not held)")
+
+    def reserve_shards(self, count: int) -> list[str]:
+        """`count` new shard names after every shard file present (indexed or not), inside `writing()`."""
+        self._require_writing("reserve_shards")
+        first = int(self._next_shard()[len("shard-"):-len(".h5")])
+        return [f"shard-{first + i:05d}.h5" for i in range(count)]
+
+    def write_shard(self, shard: str, runs: Iterable[PlanetRun], *, config: dict[str, Any] | None = None
+                    ) -> WrittenShard:
+        """Write runs (annotated, validated) as the reserved shard file, atomically; the index is not touched,
+        so any process sharing the file system may call this while one `writing()` process records."""
+        import h5py
+
+        runs = list(runs)
+        if not _SHARD_RE.match(shard):
+            raise InputValidationError("shard", shard, "a name from reserve_shards, like 'shard-00012.h5'")
+        if not runs or not all(isinstance(r, PlanetRun) for r in runs):
+            raise InputValidationError("runs", [type(r).__name__ for r in runs], "one or more PlanetRun records")
+        todo = [(run, run_arrays(run)) for run in runs]
+        for run, arrays in todo:
+            _check_run(run, arrays)
+        first, first_arrays = todo[0]
+        grid = {"shape": list(first_arrays["datacube_prior"].shape),
+                **{k: np.asarray(first.coords[k]).tolist() for k in ("month", "lat_deg", "lon_deg", "sigma")}}
+        for run, arrays in todo:
+            if run.resolution != first.resolution or list(arrays["datacube_prior"].shape) != grid["shape"]:
+                raise InputValidationError(f"{run.run_id}.resolution", (run.resolution, arrays["datacube_prior"].shape),
+                                           f"{first.resolution!r}, {tuple(grid['shape'])} like the shard's first run")
+        rows = []
+        with atomic_path(self.path / shard) as tmp:  # a retried task rewrites the same, still unlisted, file
+            with h5py.File(tmp, "w") as f:
+                f.attrs["schema_version"] = SCHEMA_VERSION
+                for run, arrays in todo:
+                    rows.append(self._write_group(f, run, arrays, self._annotation_for(run, None, config), shard))
+        return WrittenShard(shard, tuple(rows), first.resolution, grid)
+
+    @_guard_index
+    def record_shard(self, written: WrittenShard) -> WriteResult:
+        """List a written shard's runs in the index in one transaction, inside `writing()`. Runs already
+        listed are skipped, never duplicated; the store's resolution and grid must match."""
+        self._require_writing("record_shard")
+        if not (self.path / written.shard).exists():
+            raise StorageError(f"shard {self.path / written.shard} to record is missing")
+        conn = self._db()
+        meta = self.read_meta()
+        resolution, grid = meta.get("resolution", written.resolution), meta.get("grid", written.grid)
+        if written.resolution != resolution or written.grid["shape"] != grid["shape"]:
+            raise InputValidationError(f"{written.shard}.resolution",
+                                       (written.resolution, tuple(written.grid["shape"])),
+                                       f"{resolution!r}, {tuple(grid['shape'])} like the rest of the store")
+        ids = [r["run_id"] for r in written.rows]
+        listed = {r[0] for r in conn.execute(f"SELECT run_id FROM runs WHERE run_id IN ({', '.join('?' * len(ids))})",
+                                             ids)}
+        rows = [r for r in written.rows if r["run_id"] not in listed]
+        with conn:  # one transaction: every new row of the shard or none
+            insert_rows(conn, rows)
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [("resolution", dumps(resolution)), ("grid", dumps(grid))])
+        return WriteResult([r["run_id"] for r in rows], sorted(listed))
 
     def _grid_meta(self, todo: list[tuple[PlanetRun, dict]]) -> dict[str, Any]:
         """Check every run shares the store's resolution and grid; return meta keys to set."""
@@ -344,7 +496,7 @@ class RealDataStorage:
         return {"resolution": resolution, "grid": grid}
 
     def _next_shard(self) -> str:
-        numbers = [int(m.group(1)) for p in self.path.iterdir() if (m := _SHARD_RE.match(p.name))]
+        numbers = [int(_SHARD_RE.match(name).group(1)) for name in _shard_names(self.path)]
         return f"shard-{max(numbers, default=-1) + 1:05d}.h5"
 
     def _dataset(self, group, name: str, data: np.ndarray, attrs: Mapping[str, Any], chunks=True):
@@ -373,6 +525,7 @@ class RealDataStorage:
             "source": prov["source"], "package_version": prov["package_version"],
             "git_revision": prov["git_revision"] or "", "config_hash": prov["config_hash"],
             "created_utc": prov["created_utc"], "domain_tags": list(ann["domain_tags"]),
+            "content_hash": content_hash(arrays, run.text, run.labels),
         })
         for key in ("datacube_prior", "datacube_true"):
             cube = arrays[key]
@@ -399,17 +552,7 @@ class RealDataStorage:
         cg = g.create_group("coords")
         for name, meta in ann["coordinates"].items():
             self._dataset(cg, name, np.asarray(run.coords[name]), meta)
-        present = run.modality_present()
-        return {
-            "run_id": run.run_id, "name": run.truth.name, "system": run.system, "source": prov["source"],
-            "shard": shard, "group_path": gpath,
-            "habitability_class": int(run.labels["habitability_class"]),
-            "resolution": run.resolution, "seed": int(run.seed),
-            **{f"has_{m}": int(present[m]) for m in MODALITIES},
-            "created_at": prov["created_utc"],
-            "content_hash": content_hash(arrays, run.text, run.labels),
-            "quarantined": 0, "quarantine_reasons": "[]",
-        }
+        return row_from_group(g, shard)
 
     # ---------------------------------------------------------------- index queries
     def _row(self, run_id: str) -> sqlite3.Row:
@@ -427,16 +570,29 @@ class RealDataStorage:
         d["quarantine_reasons"] = json.loads(d["quarantine_reasons"])
         return d
 
+    @_guard_index
     def list_stored_runs(self, include_quarantined: bool = False) -> list[dict[str, Any]]:
         """Index rows (dicts) ordered by run_id; quarantined runs only when asked for."""
         sql = "SELECT * FROM runs" + ("" if include_quarantined else " WHERE quarantined = 0") + " ORDER BY run_id"
         return [self._row_dict(r) for r in self._db().execute(sql)]
 
+    @_guard_index
     def existing_run_ids(self) -> set[str]:
         """Every stored run_id, quarantined ones included (empty before the first write)."""
         if self._conn is None and not self.index_path.exists():
             return set()
         return {r[0] for r in self._db().execute("SELECT run_id FROM runs")}
+
+    @_guard_index
+    def pending(self, truths: Iterable[PlanetTruth]) -> list[PlanetTruth]:
+        """The truths whose run is not stored yet. Stores written before run ids carried a name hash hold
+        catalog runs under the bare slug (`legacy_run_id_for`): such a row counts when its exact name matches."""
+        from astrobio.world.types import legacy_run_id_for, run_id_for
+
+        if self._conn is None and not self.index_path.exists():
+            return list(truths)
+        names = dict(self._db().execute("SELECT run_id, name FROM runs").fetchall())
+        return [t for t in truths if run_id_for(t) not in names and names.get(legacy_run_id_for(t)) != t.name]
 
     def has_run(self, run_id: str) -> bool:
         return run_id in self.existing_run_ids()
@@ -445,11 +601,13 @@ class RealDataStorage:
         """Number of stored runs, quarantined ones included."""
         return len(self.existing_run_ids())
 
+    @_guard_index
     def index_row(self, run_id: str) -> dict[str, Any]:
         """The index row of one run."""
         return self._row_dict(self._row(run_id))
 
     # ---------------------------------------------------------------- quarantine
+    @_guard_index
     def quarantine(self, run_id: str, reasons: Iterable[str]) -> None:
         """Flag a run as quarantined with reasons (merged with earlier ones). Nothing is deleted."""
         reasons = [str(r) for r in reasons]
@@ -462,6 +620,7 @@ class RealDataStorage:
             conn.execute("UPDATE runs SET quarantined = 1, quarantine_reasons = ? WHERE run_id = ?",
                          (json.dumps(merged), run_id))
 
+    @_guard_index
     def restore(self, run_id: str) -> None:
         """Lift the quarantine of a run and clear its reasons."""
         conn = self._db()
@@ -469,15 +628,18 @@ class RealDataStorage:
             self._row(run_id)
             conn.execute("UPDATE runs SET quarantined = 0, quarantine_reasons = '[]' WHERE run_id = ?", (run_id,))
 
+    @_guard_index
     def quarantined_runs(self) -> list[dict[str, Any]]:
         return [self._row_dict(r) for r in
                 self._db().execute("SELECT * FROM runs WHERE quarantined = 1 ORDER BY run_id")]
 
     # ---------------------------------------------------------------- meta
+    @_guard_index
     def read_meta(self) -> dict[str, Any]:
         """All meta keys (schema_version, resolution, grid, and whatever else was written), decoded."""
         return {k: json.loads(v) for k, v in self._db().execute("SELECT key, value FROM meta")}
 
+    @_guard_index
     def write_meta(self, values: Mapping[str, Any]) -> None:
         """Set meta keys (JSON-serialisable values) in one transaction."""
         if "schema_version" in values and values["schema_version"] != SCHEMA_VERSION:
@@ -495,6 +657,7 @@ class RealDataStorage:
         shard, gpath = self._where[run_id]
         return self._shard(shard)[gpath]
 
+    @_guard_index
     def load_arrays(self, run_id: str) -> dict[str, Any]:
         """Fast read path: numpy arrays, text, labels and observed dict, no dataclasses or torch.
 
@@ -520,9 +683,11 @@ class RealDataStorage:
             "observed": json.loads(g.attrs["observed"]),
         }
 
+    @_guard_index
     def load_annotation(self, run_id: str) -> dict[str, Any]:
         return json.loads(self._group(run_id).attrs["annotation"])
 
+    @_guard_index
     def load_run(self, run_id: str) -> PlanetRun:
         """The stored run, rebuilt exactly (extras come back as JSON types: arrays as lists)."""
         import torch
@@ -550,13 +715,12 @@ def _record(cls, d: dict[str, Any]):
     return dataclass_from_dict(cls, {k: tuple(v) if k in tuple_fields else v for k, v in d.items()})
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file (or a directory entry table) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """INSERT index rows (inside the caller's transaction)."""
+    conn.executemany(f"INSERT INTO runs ({', '.join(_ROW_KEYS)}) VALUES ({', '.join('?' * len(_ROW_KEYS))})",
+                     [tuple(r[k] for k in _ROW_KEYS) for r in rows])
 
 
-__all__ = ["RealDataStorage", "WriteResult", "content_hash", "run_arrays", "MODALITIES", "SCHEMA_VERSION"]
+__all__ = ["RealDataStorage", "WriteResult", "WrittenShard",
+           "content_hash", "run_arrays", "row_from_group", "stored_content_hash",
+           "MODALITIES", "SCHEMA_VERSION"]
