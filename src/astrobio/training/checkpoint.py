@@ -22,7 +22,6 @@ import pickle
 import random
 import re
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,49 +29,30 @@ import numpy as np
 import torch
 
 from astrobio.errors import InputValidationError, StorageError, UnsafeCheckpointError
+from astrobio.io import atomic_write
 
 log = logging.getLogger("astrobio.training")
 
-# `.<name>.<pid>.<random>.tmp`, the temp files of the atomic writers below; the pid says whether the
+# `.<name>.<pid>.<random>.tmp`, the temp files of `astrobio.io.atomic_write`; the pid says whether the
 # writer is still alive. Files of the older form `.<name>.pt.<random>.tmp` have no live writer to protect.
 _TEMP_RE = re.compile(r"^\.(?P<name>.+?)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 _LEGACY_CKPT_TEMP_RE = re.compile(r"^\..+\.pt\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """Write `obj` to `path` through a temp file in the same directory and `os.replace`.
+    """Write `obj` to `path` through a temp file in the same directory, fsync and `os.replace`.
 
     A crash or exception mid-write leaves any previous file at `path` untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def atomic_write_text(text: str, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as f:
+        f.write(text)
+    return Path(path)
 
 
 def _alive(pid: int) -> bool:

@@ -24,9 +24,21 @@ CATALOG_TRANSITS = 0  # no transmission spectrum exists for catalog planets in t
 CATALOG_ECC_MAX = 0.9  # values outside [0, 0.9) are treated as unknown (circular orbit assumed)
 
 
+# The columns `catalog_truth_from_row` reads: a user CSV must have them all (a cell may be empty = unknown).
+REQUIRED_COLUMNS = ("name", "system", "star_name", "star_teff_k", "star_radius_rsun", "star_mass_msun",
+                    "star_age_gyr", "distance_pc", "planet_mass_mjup", "planet_radius_rjup", "period_days",
+                    "semimajor_axis_au", "eccentricity", "discovery_method", "discovery_year")
+
+
 def _float(row: dict, key: str) -> float:
+    """A numeric cell; empty is unknown (NaN), anything else that is not a number is a typed error."""
     v = row.get(key, "")
-    return float(v) if v not in ("", None) else float("nan")
+    if v in ("", None):
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise InputValidationError(key, v, "a number or an empty cell") from None
 
 
 def catalog_truth_from_row(row: dict) -> PlanetTruth:
@@ -98,15 +110,24 @@ def catalog_truth_from_row(row: dict) -> PlanetTruth:
         tidally_locked=locked, surface_pressure_bar=1.0, composition=prior, ocean_fraction=0.7,
         surface_albedo=0.3, cloud_top_pressure_bar=1.0, biosphere="none", atmosphere_retained=True,
         n_transits=CATALOG_TRANSITS, discovery_method=row.get("discovery_method") or "unknown",
-        discovery_year=int(float(row.get("discovery_year") or 0)), catalog_missing=tuple(missing))
+        discovery_year=int(year) if np.isfinite(year := _float(row, "discovery_year")) else 0,
+        catalog_missing=tuple(missing))
 
 
 def catalog_rows(path=None) -> list[dict]:
     """Rows of the shipped Open Exoplanet Catalogue CSV (or another file with the same columns)."""
     if path is None:
         path = resources.files("astrobio.resources") / "catalog" / "exoplanets_oec.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputValidationError("catalog columns", missing, f"every column of {list(REQUIRED_COLUMNS)} "
+                                           "(cells may be empty) in the header of " + str(path))
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputValidationError("catalog", str(path), f"a readable UTF-8 CSV file ({exc})") from None
 
 
 def catalog_planets(path=None) -> tuple[list[PlanetTruth], list[tuple[str, str]]]:
