@@ -75,3 +75,34 @@ def test_export_sources_and_errors(app, store, tmp_path):
     assert res.exit_code == 2 and "no astrobio store" in res.output
     res = runner.invoke(app, ["data", "restore", str(store.path), "run-9999"])
     assert res.exit_code == 2 and "not in the store" in res.output
+
+
+def test_corrupt_index_is_one_line_naming_repair(app, store):
+    store.close()
+    index = store.path / "index.sqlite"
+    index.write_bytes(b"\x00" * 100 + index.read_bytes()[100:])  # header destroyed
+    runner = CliRunner()
+    for args in (["inspect", str(store.path)], ["quality", str(store.path)], ["restore", str(store.path), "x"]):
+        res = runner.invoke(app, ["data", *args])
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1, res.output
+        assert lines[0].startswith("error: StorageError: the index") and "astrobio data repair" in lines[0]
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_repair_dry_run_then_repair(app, store):
+    store.close()
+    (store.path / "index.sqlite").unlink()
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "repair", str(store.path), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "would rebuild the index (missing) from the shards: 4 runs" in res.output
+    assert res.output.strip().endswith("would restore 4 runs: 0 indexed before, 4 after (dry run: nothing changed)")
+    assert not (store.path / "index.sqlite").exists()
+    res = runner.invoke(app, ["data", "repair", str(store.path)])
+    assert res.exit_code == 0 and "restored 4 runs: 0 indexed before, 4 after" in res.output
+    assert len(RealDataStorage(store.path)) == 4
+    res = runner.invoke(app, ["data", "repair", str(store.path), "--json"])
+    assert json.loads(res.output)["restored"] == [] and res.exit_code == 0
+    res = runner.invoke(app, ["data", "quality", str(store.path), "--no-verify-hashes", "--json"])
+    assert json.loads(res.output)["hashes_verified"] == 0 and json.loads(res.output)["storage_problems"] == []

@@ -131,3 +131,70 @@ def test_thresholds(store_path, runs):
     empty.write_meta({"note": "no runs"})
     with pytest.raises(QualityError, match="no runs"):
         m.assess_data_quality(empty)
+
+
+def _tamper(path, run_id, fn):
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        fn(f[f"runs/{run_id}"])
+
+
+def test_content_hash_catches_what_every_other_check_passes(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    store.close()
+    shard = store_path / "shard-00000.h5"
+
+    def constant_spectrum(g):
+        g["spectrum"][:, 1] = 8000.0  # a plausible depth, flat: no physical check can object
+
+    def relabel(g):
+        labels = json.loads(g.attrs["labels"])
+        labels["habitability_class"] = 1  # was 2 (inhabited); still consistent with liquid water 0.6
+        g.attrs["labels"] = json.dumps(labels, sort_keys=True)
+
+    def flip_one_value(g):
+        g["datacube_true"][0, 0, 0, 0, 0] += 0.5  # half a kelvin in one cell
+
+    for run_id, fn in (("run-0000", constant_spectrum), ("run-0003", relabel), ("run-0001", flip_one_value)):
+        _tamper(shard, run_id, fn)
+    unverified = AdvancedDataQualityManager().assess_data_quality(store, quarantine=False, verify_hashes=False)
+    assert unverified.accuracy == 1.0 and unverified.hashes_verified == 0  # the checks alone miss all three
+    report = AdvancedDataQualityManager().assess_data_quality(store)
+    by_id = {r.run_id: r.reasons for r in report.runs}
+    for run_id in ("run-0000", "run-0001", "run-0003"):
+        assert len(by_id[run_id]) == 1 and by_id[run_id][0].startswith("content_hash_mismatch:recorded "), by_id
+    assert by_id["run-0002"] == [] and report.hashes_verified == 4
+    assert sorted(report.quarantined) == ["run-0000", "run-0001", "run-0003"]
+
+
+def _overwrite(path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def test_every_read_failure_is_quarantined_and_assessment_goes_on(store_path, runs):
+    import h5py
+
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    store.close()
+    shard = store_path / "shard-00000.h5"
+    raw = shard.read_bytes()
+    with h5py.File(shard, "r") as f:  # where the compressed bytes of run-0001's true datacube live
+        chunk = f["runs/run-0001/datacube_true"].id.get_chunk_info(0)
+    _overwrite(shard, chunk.byte_offset + 16, b"\xff" * 64)  # inside the deflate stream: h5py raises on read
+    labels = raw.index(b'"habitability_class": 2', raw.index(b"run-0003"))  # a labels JSON attr
+    _overwrite(shard, labels, b'"habitability_class"\xff\xfe')  # invalid UTF-8 and JSON at once
+    report = AdvancedDataQualityManager().assess_data_quality(store)  # must not raise
+    reasons = {r.run_id: r.reasons for r in report.runs}
+    failed = {k for k, v in reasons.items() if v}
+    assert len(failed) == 2 and "run-0001" in failed  # one run per corruption, the others assessed as usual
+    assert all(len(reasons[k]) == 1 and reasons[k][0].startswith("unreadable:") for k in failed)
+    assert sorted(report.quarantined) == sorted(failed)
+    for row in store.list_stored_runs():  # what still passes is exactly what was written
+        a = store.load_arrays(row["run_id"])
+        want = next(r for r in runs if r.run_id == row["run_id"])
+        assert np.array_equal(a["datacube_true"], want.datacube_true) and a["labels"] == want.labels
