@@ -3,23 +3,33 @@
 Inputs are random tensors of the real sizes (not simulated planets, so the benchmark isolates the models):
 datacube on the demo grid 8×16×5 (or --grid seed: 32×64×10), one metabolic-sized graph per sample with
 `--graph-nodes` nodes (uniform in the range) and 2.5 edges per node, a 1000-bin spectrum, `--text-tokens`
-tokens of text. Each row: mean over `--steps` timed steps after `--warmup` untimed ones.
+tokens of text. Graphs are drawn from `--graph-pool` distinct ones, as the simulated planets share one
+metabolic network per environment (0: every graph different). Each row: mean over `--steps` timed steps
+after `--warmup` untimed ones.
+
+`--compare-old DIR` measures the `small` training step (forward + backward + AdamW) of this tree and of an
+older checkout's `src/` side by side: each round runs both, in alternating order, as fresh processes on the
+same synthetic batches; the table gives the median over `--rounds` rounds of CPU-s per step.
 
     .venv/bin/python benchmarks/models.py                         # tiny and small, batch 16
     .venv/bin/python benchmarks/models.py --presets small --steps 10 --out bench.json
+    git worktree add /tmp/old e7d467d && .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 GRIDS = {"demo": (8, 16, 5), "seed": (32, 64, 10)}
 
 
-def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, vocab: int, seed: int):
-    """A `MultiModalBatch` of random tensors with the real shapes (all modalities present)."""
+def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, vocab: int, seed: int,
+                    graph_pool: int = 0):
+    """A `MultiModalBatch` of random tensors with the real shapes (all modalities present); with `graph_pool`
+    > 0 the graphs are drawn from that many distinct ones."""
     import torch
     from torch_geometric.data import Batch, Data
 
@@ -29,11 +39,12 @@ def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, voc
     g = torch.Generator().manual_seed(seed)
     lat, lon, lev = GRIDS[grid]
     cube = torch.randn(B, 2, 12, lat, lon, lev, generator=g)
-    graphs = []
-    for _ in range(B):
+    def random_graph():
         n = int(torch.randint(graph_nodes[0], graph_nodes[1] + 1, (1,), generator=g))
-        graphs.append(Data(x=torch.rand(n, 64, generator=g), edge_index=torch.randint(0, n, (2, int(2.5 * n)),
-                                                                                     generator=g)))
+        return Data(x=torch.rand(n, 64, generator=g), edge_index=torch.randint(0, n, (2, int(2.5 * n)), generator=g))
+
+    pool = [random_graph() for _ in range(graph_pool)]
+    graphs = [pool[int(torch.randint(0, graph_pool, (1,), generator=g))] if pool else random_graph() for _ in range(B)]
     wl = torch.linspace(0.6, 12.0, 1000).expand(B, 1000)
     spectrum = torch.stack([wl, 5000 + 30 * torch.randn(B, 1000, generator=g), torch.full((B, 1000), 30.0)], -1)
     F, R = len(OBSERVED_NUMERIC_FIELDS), len(REGRESSION_KEYS)
@@ -81,7 +92,7 @@ def bench_preset(preset: str, args) -> list[dict]:
     torch.manual_seed(args.seed)
     m = UnifiedMultiModalSystem(cfg).train()
     b = synthetic_batch(args.batch_size, args.grid, tuple(args.graph_nodes), args.text_tokens,
-                        cfg.language.vocab_size, args.seed)
+                        cfg.language.vocab_size, args.seed, args.graph_pool)
     sp = lambda: m.spectrum(b.spectrum)["features"]  # noqa: E731
     parts = {
         "datacube": (m.datacube, lambda: m.datacube(b.datacube)["reconstruction"].square().mean()),
@@ -104,6 +115,65 @@ def bench_preset(preset: str, args) -> list[dict]:
     return rows
 
 
+def train_step_cost(args) -> dict:
+    """CPU-s and wall-s per `small` training step (forward, loss, backward, AdamW) of whichever `astrobio`
+    this process imports, on `--batches` synthetic batches cycled; the median over timed steps."""
+    import statistics
+
+    import torch
+
+    from astrobio.models.losses import compute_multimodal_loss
+    from astrobio.models.presets import SystemConfig
+    from astrobio.models.system import UnifiedMultiModalSystem
+
+    cfg = SystemConfig.from_name("small")
+    torch.manual_seed(args.seed)
+    m = UnifiedMultiModalSystem(cfg).train()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    batches = [synthetic_batch(args.batch_size, args.grid, tuple(args.graph_nodes), args.text_tokens,
+                               cfg.language.vocab_size, args.seed + i, args.graph_pool) for i in range(args.batches)]
+
+    def step(b):
+        compute_multimodal_loss(m(b), b, cfg.loss)["total"].backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for i in range(args.warmup):
+        step(batches[i % len(batches)])
+    cpu, wall = [], []
+    for i in range(args.steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step(batches[i % len(batches)])
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    import astrobio
+
+    return {"source": os.path.dirname(astrobio.__file__), "cpu_s": statistics.median(cpu),
+            "wall_s": statistics.median(wall), "batch": args.batch_size}
+
+
+def compare_old(args) -> list[dict]:
+    """Rounds of (old, new) or (new, old) fresh processes; returns every measurement."""
+    import subprocess
+    import sys
+
+    rows = []
+    for r in range(args.rounds):
+        order = [("old", os.path.join(args.compare_old, "src")), ("new", None)]
+        for label, src in (order if r % 2 == 0 else order[::-1]):
+            env = dict(os.environ)
+            if src:
+                env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+            cmd = [sys.executable, __file__, "--worker", "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--batch-size", str(args.batch_size), "--graph-pool", str(args.graph_pool),
+                   "--graph-nodes", *map(str, args.graph_nodes), "--text-tokens", str(args.text_tokens),
+                   "--threads", str(args.threads), "--seed", str(args.seed), "--batches", str(args.batches)]
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+            rows.append({"round": r, "code": label, **json.loads(out.strip().splitlines()[-1])})
+            print(f"round {r} {label}: {rows[-1]['cpu_s']:.3f} CPU-s/step ({rows[-1]['source']})", flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", nargs="+", default=["tiny", "small"])
@@ -115,15 +185,36 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--graph-pool", type=int, default=4,
+                   help="distinct graphs the batch draws from (one per environment); 0 = all different")
+    p.add_argument("--compare-old", metavar="DIR", help="an older checkout: measure its small step beside this one")
+    p.add_argument("--rounds", type=int, default=5, help="--compare-old: rounds of (old, new)")
+    p.add_argument("--batches", type=int, default=4, help="--compare-old: distinct synthetic batches cycled")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args()
 
-    import os
+    import statistics
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(train_step_cost(args)))
+        return
+    if args.compare_old:
+        rows = compare_old(args)
+        old = statistics.median(r["cpu_s"] for r in rows if r["code"] == "old")
+        new = statistics.median(r["cpu_s"] for r in rows if r["code"] == "new")
+        print(f"small training step, batch {args.batch_size}, {args.threads or torch.get_num_threads()} threads, "
+              f"graph pool {args.graph_pool}, load average {os.getloadavg()[0]:.1f}: median over {args.rounds} rounds")
+        print(f"old {old:.3f} CPU-s/step = {args.batch_size / old:.1f} samples/CPU-s; "
+              f"new {new:.3f} CPU-s/step = {args.batch_size / new:.1f} samples/CPU-s; speed-up {old / new:.2f}x")
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"rows": rows, "old_cpu_s": old, "new_cpu_s": new, "speedup": old / new}, f, indent=1)
+        return
     rows = [r for preset in args.presets for r in bench_preset(preset, args)]
     print(f"forward+backward, fp32, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, grid {args.grid}, "
           f"graphs {args.graph_nodes[0]}-{args.graph_nodes[1]} nodes, text {args.text_tokens} tokens")

@@ -7,7 +7,7 @@ from torch_geometric.transforms import AddRandomWalkPE
 from torch_geometric.utils import to_undirected
 
 from astrobio.errors import InputValidationError
-from astrobio.models.graph import MAX_LOGSTD, GraphVAEConfig, MetabolicGraphVAE, random_walk_pe
+from astrobio.models.graph import MAX_LOGSTD, GraphVAEConfig, MetabolicGraphVAE, graph_keys, random_walk_pe
 
 
 def empty_graph():
@@ -121,3 +121,41 @@ def test_xl_has_about_1_2_billion_parameters():
         m = MetabolicGraphVAE(GraphVAEConfig.from_name("xl"))
     n = sum(p.numel() for p in m.parameters())
     assert abs(n - 1.2e9) / 1.2e9 < 0.02
+
+
+def test_repeated_graphs_encode_once_with_the_same_result():
+    # a batch repeating graphs (as environments do) gives exactly the per-graph results of a batch without repeats
+    gs = graphs()
+    m = model().eval()
+    rep = m(Batch.from_data_list([gs[0], gs[1], gs[0], gs[2], gs[1]]))
+    ref = m(Batch.from_data_list(gs))
+    emb = ref["graph_embedding"]
+    assert torch.allclose(rep["graph_embedding"], emb[[0, 1, 0, 2, 1]], atol=1e-6)
+    n0, n1 = gs[0].num_nodes, gs[1].num_nodes
+    assert torch.allclose(rep["mu"][:n0 + n1], ref["mu"][:n0 + n1], atol=1e-6)
+    assert torch.allclose(rep["mu"][n0 + n1:2 * n0 + n1], ref["mu"][:n0], atol=1e-6)
+    assert len(m._pe_cache) == 3  # one positional encoding per distinct graph
+
+
+def test_memoised_pe_equals_recomputed():
+    gs = graphs()
+    b = Batch.from_data_list(gs)
+    m = model()
+    keys = graph_keys(b.x, b.edge_index, b.batch, b.num_graphs)
+    first = m._positional_encoding(b.edge_index, b.batch, b.num_graphs, keys)
+    again = m._positional_encoding(b.edge_index, b.batch, b.num_graphs, keys)  # from the memo
+    assert torch.equal(first, again)
+    assert torch.allclose(again, random_walk_pe(b.edge_index, b.batch, b.num_graphs, m.config.pe_steps))
+
+
+def test_negatives_are_in_graph_non_edges_and_seeded():
+    from astrobio.models.graph import in_graph_negatives
+
+    b = Batch.from_data_list(graphs())
+    torch.manual_seed(3)
+    neg = in_graph_negatives(b.edge_index, b.batch)
+    torch.manual_seed(3)
+    assert torch.equal(neg, in_graph_negatives(b.edge_index, b.batch))
+    pos = set(map(tuple, b.edge_index.T.tolist()))
+    assert neg.shape[1] > 0 and not any(tuple(e) in pos for e in neg.T.tolist())
+    assert (neg[0] != neg[1]).all() and torch.equal(b.batch[neg[0]], b.batch[neg[1]])

@@ -7,11 +7,11 @@ decoder, a node-feature decoder and a graph-level embedding.
   and a learned edge-type embedding (forward / reverse) is the edge feature the attention sees.
 - Structural positional encoding: random-walk PE (Dwivedi et al. 2022, as
   `torch_geometric.transforms.AddRandomWalkPE`): the return probabilities diag(P^k), k = 1..K, of the
-  random walk P = D⁻¹A on the undirected graph, computed on the fly per batch (sparse × per-graph dense
-  blocks; graphs here have ≲ 10³ nodes).
+  random walk P = D⁻¹A on the undirected graph (sparse × per-graph dense blocks; graphs here have ≲ 10³
+  nodes), memoised per graph by content key, and each distinct graph of a batch is encoded once.
 - Latent: `mu`, `logstd` clamped at MAX_LOGSTD = 10 (PyG VGAE convention); `logvar = 2·logstd`;
   reparameterised sampling in training only, `z = mu` in eval.
-- Edge reconstruction: negatives sampled within each graph (`batched_negative_sampling`).
+- Edge reconstruction: negatives sampled within each graph (vectorised, from the torch RNG).
 - Graph embedding: attention pooling (gated softmax per graph, Li et al. 2016) concatenated with mean
   pooling; a sample with an empty graph gets a learned "empty graph" embedding.
 """
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from astrobio.errors import InputValidationError, choose
 
 MAX_LOGSTD = 10.0  # torch_geometric.nn.models.autoencoder.MAX_LOGSTD
+PE_CACHE_GRAPHS = 4096  # distinct graphs whose positional encodings are memoised (oldest dropped first)
 
 
 @dataclass
@@ -101,22 +102,74 @@ def random_walk_pe(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: in
 
 
 def in_graph_negatives(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-    """Non-edges sampled within each graph (`batched_negative_sampling`), ~one per positive edge.
+    """Non-edges sampled within each graph, one candidate per positive edge (Kipf & Welling 2016 GAE).
 
-    PyG draws them with Python's `random`; it is seeded here from the torch RNG (and its state restored),
-    so `torch.manual_seed` alone makes the negatives, and hence training, reproducible."""
-    import random
-
-    from torch_geometric.utils import batched_negative_sampling
-
+    Each candidate's source and target are uniform over the nodes of the positive edge's graph; candidates
+    that are self-loops or existing (directed) edges are dropped, so ≲ E negatives come back. Vectorised in
+    torch and drawn from the torch RNG, so `torch.manual_seed` alone makes them reproducible (PyG's
+    `batched_negative_sampling` loops over graphs in Python, ~5% of a `small` training step)."""
     if edge_index.shape[1] == 0:
         return edge_index.new_zeros(2, 0)
-    state = random.getstate()
-    random.seed(int(torch.randint(0, 2**62, (1,))))
-    try:
-        return batched_negative_sampling(edge_index, batch)
-    finally:
-        random.setstate(state)
+    N = batch.numel()
+    counts = torch.bincount(batch, minlength=int(batch.max()) + 1)
+    offsets = torch.cumsum(counts, 0) - counts
+    g = batch[edge_index[0]]  # (E,) graph of each positive edge
+    n, o = counts[g].to(torch.float64), offsets[g]
+    src = o + (torch.rand(g.shape, dtype=torch.float64, device=g.device) * n).long().clamp(max=(n - 1).long())
+    dst = o + (torch.rand(g.shape, dtype=torch.float64, device=g.device) * n).long().clamp(max=(n - 1).long())
+    keep = (src != dst) & ~torch.isin(src * N + dst, edge_index[0] * N + edge_index[1])
+    return torch.stack([src[keep], dst[keep]])
+
+
+def graph_keys(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> list[bytes]:
+    """A content key per graph of a batch (BLAKE2b of its node features and its edges in local numbering):
+    equal keys mean identical graphs (a collision has probability ~2⁻¹²⁸)."""
+    import hashlib
+
+    counts = torch.bincount(batch, minlength=num_graphs).tolist()
+    node_start = [0]
+    for c in counts:
+        node_start.append(node_start[-1] + c)
+    eg = batch[edge_index[0]] if edge_index.numel() else edge_index.new_zeros(0)
+    order = torch.argsort(eg, stable=True)
+    e_sorted = edge_index[:, order]
+    e_counts = torch.bincount(eg, minlength=num_graphs).tolist()
+    keys, e0 = [], 0
+    x_np, e_np = x.detach().cpu().numpy(), e_sorted.cpu().numpy()
+    for gi in range(num_graphs):
+        a, b = node_start[gi], node_start[gi + 1]
+        local = e_np[:, e0:e0 + e_counts[gi]] - a
+        e0 += e_counts[gi]
+        h = hashlib.blake2b(digest_size=16)
+        h.update(int(b - a).to_bytes(8, "little"))
+        h.update(x_np[a:b].tobytes())
+        h.update(local.tobytes())
+        keys.append(h.digest())
+    return keys
+
+
+def unique_graphs(x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int):
+    """The distinct graphs of a batch (metabolic graphs repeat per environment): `(x_u, edge_index_u, batch_u,
+    n_unique, node_map [N], graph_map [G], keys_u)`, where node i of the batch is node `node_map[i]` of the
+    unique batch and graph g is unique graph `graph_map[g]`."""
+    keys = graph_keys(x, edge_index, batch, num_graphs)
+    first: dict[bytes, int] = {}
+    graph_map = [first.setdefault(k, len(first)) for k in keys]
+    rep_graph = [keys.index(k) for k in first]  # the first batch graph of each unique key (ascending)
+    counts = torch.bincount(batch, minlength=num_graphs)
+    starts = torch.cumsum(counts, 0) - counts
+    dev = x.device
+    rep = torch.tensor(rep_graph, dtype=torch.long, device=dev)
+    u_counts = counts[rep]
+    u_starts = torch.cumsum(u_counts, 0) - u_counts
+    gm = torch.tensor(graph_map, dtype=torch.long, device=dev)
+    node_map = u_starts[gm][batch] + (torch.arange(batch.numel(), device=dev) - starts[batch])  # (N,)
+    is_rep_node = torch.isin(batch, rep)
+    x_u = x[is_rep_node]
+    batch_u = torch.repeat_interleave(torch.arange(len(rep_graph), device=dev), u_counts)
+    e_keep = is_rep_node[edge_index[0]] if edge_index.numel() else torch.zeros(0, dtype=torch.bool, device=dev)
+    edge_index_u = node_map[edge_index[:, e_keep]]
+    return x_u, edge_index_u, batch_u, len(rep_graph), node_map, gm, list(first)
 
 
 class ConvLayer(nn.Module):
@@ -159,16 +212,19 @@ class MetabolicGraphVAE(nn.Module):
         self.pool_gate = nn.Linear(H, 1)
         self.pool_out = nn.Linear(2 * H, H)
         self.empty_embedding = nn.Parameter(torch.zeros(H))
+        self._pe_cache: dict[bytes, torch.Tensor] = {}  # graph content key -> PE [n, K]; not model state
 
-    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int):
-        """→ node states `h [N, H]`, `mu [N, Z]`, `logstd [N, Z]` (clamped at MAX_LOGSTD)."""
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int,
+               keys: list[bytes] | None = None):
+        """→ node states `h [N, H]`, `mu [N, Z]`, `logstd [N, Z]` (clamped at MAX_LOGSTD). With `keys` (one
+        content key per graph, `graph_keys`) the positional encodings are memoised per graph."""
         from torch.utils.checkpoint import checkpoint
 
         E = edge_index.shape[1]
         ei = torch.cat([edge_index, edge_index.flip(0)], dim=1)  # (2, 2E)
         etype = torch.cat([torch.zeros(E, dtype=torch.long), torch.ones(E, dtype=torch.long)]).to(x.device)
         edge_attr = self.edge_type(etype)  # (2E, edge_dim)
-        pe = random_walk_pe(edge_index, batch, num_graphs, self.config.pe_steps).to(x.dtype)
+        pe = self._positional_encoding(edge_index, batch, num_graphs, keys).to(x.dtype)
         h = self.node_in(x) + self.pe_in(pe)  # (N, H)
         for layer in self.layers:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
@@ -176,6 +232,23 @@ class MetabolicGraphVAE(nn.Module):
             else:
                 h = layer(h, ei, edge_attr)
         return h, self.mu(h), self.logstd(h).clamp(max=MAX_LOGSTD)
+
+    def _positional_encoding(self, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int,
+                             keys: list[bytes] | None) -> torch.Tensor:
+        """`random_walk_pe`, memoised by graph content key: the PE is a function of the graph alone, and the
+        same few metabolic graphs (one per environment) recur in every batch."""
+        steps = self.config.pe_steps
+        if keys is None:
+            return random_walk_pe(edge_index, batch, num_graphs, steps)
+        if any(k not in self._pe_cache for k in keys):
+            pe = random_walk_pe(edge_index, batch, num_graphs, steps)
+            for k, part in zip(keys, torch.split(pe, torch.bincount(batch, minlength=num_graphs).tolist())):
+                if len(self._pe_cache) >= PE_CACHE_GRAPHS:
+                    self._pe_cache.pop(next(iter(self._pe_cache)))  # oldest first
+                self._pe_cache[k] = part.detach()
+            return pe
+        return torch.cat([self._pe_cache[k].to(batch.device) for k in keys]) if keys else \
+            torch.zeros(0, steps, device=batch.device)
 
     def reparametrize(self, mu: torch.Tensor, logstd: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(logstd) * torch.exp(logstd) if self.training else mu
@@ -192,14 +265,25 @@ class MetabolicGraphVAE(nn.Module):
         return torch.where(count > 0, pooled, self.empty_embedding.expand_as(pooled))
 
     def forward(self, data) -> Dict[str, torch.Tensor]:
-        """data: PyG Data/Batch with `x [N, node_features]`, `edge_index [2, E]` (and `batch [N]`)."""
+        """data: PyG Data/Batch with `x [N, node_features]`, `edge_index [2, E]` (and `batch [N]`).
+
+        Identical graphs in a batch (one metabolic network per environment) are encoded once and their node
+        states shared; the latent sample, the negatives and the losses stay per sample. Exact when the
+        encoder has no dropout (it is then deterministic); with dropout in training every graph is encoded."""
         x, edge_index = data.x, data.edge_index
         if x.dim() != 2 or x.shape[1] != self.config.node_features:
             raise InputValidationError("graph.x shape", tuple(x.shape), f"[N, {self.config.node_features}]")
         batch = data.batch if getattr(data, "batch", None) is not None else \
             torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         G = int(getattr(data, "num_graphs", 1) or 1)
-        h, mu, logstd = self.encode(x, edge_index, batch, G)
+        if self.training and self.config.dropout > 0:
+            h, mu, logstd = self.encode(x, edge_index, batch, G)
+            pooled = self.pool(h, batch, G)
+        else:
+            xu, eu, bu, n_unique, node_map, graph_map, keys = unique_graphs(x, edge_index, batch, G)
+            hu, mu_u, logstd_u = self.encode(xu, eu, bu, n_unique, keys)
+            pooled = self.pool(hu, bu, n_unique)[graph_map]
+            h, mu, logstd = hu[node_map], mu_u[node_map], logstd_u[node_map]
         z = self.reparametrize(mu, logstd)  # (N, Z)
         neg = in_graph_negatives(edge_index, batch)  # (2, ~E)
         pos_logits = (z[edge_index[0]] * z[edge_index[1]]).sum(-1)  # (E,) inner-product decoder
@@ -212,7 +296,7 @@ class MetabolicGraphVAE(nn.Module):
             "neg_edge_index": neg,
             "mu": mu,
             "logvar": 2.0 * logstd,
-            "graph_embedding": self.pool(h, batch, G),  # (G, H)
+            "graph_embedding": pooled,  # (G, H)
             "node_embeddings": h,
         }
 

@@ -393,8 +393,11 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: t
     """Mean next-token CE: position t predicts labels[t+1]; -100 and padded targets are ignored."""
     if labels.shape != logits.shape[:2]:
         raise InputValidationError("labels.shape", tuple(labels.shape), str(tuple(logits.shape[:2])))
-    target = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)[:, 1:]  # (B, T-1)
-    total = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+    # Shift the targets, not the logits: position t's target is labels[t+1] and the last position has none,
+    # so the [B·T, V] logits enter the loss as a view (slicing them would copy B·T·V floats, and again in backward).
+    target = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    target = torch.cat([target[:, 1:], target.new_full((target.shape[0], 1), IGNORE_INDEX)], dim=1)  # (B, T)
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
                             ignore_index=IGNORE_INDEX, reduction="sum")
     # no host sync (and meta-traceable); a batch without any text target gives 0 with a graph
     return total / (target != IGNORE_INDEX).sum().clamp(min=1)
