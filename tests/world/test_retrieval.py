@@ -66,6 +66,21 @@ def test_noiseless_high_snr_spectrum_is_recovered_within_its_intervals():
         assert r.detection_sigma[gas] < 2.0 and not r.constrained[f"log10_{gas.lower()}"]
 
 
+def test_high_snr_noisy_spectra_are_covered_by_their_intervals():
+    """100 transits, a cloud deck at 0.3 bar, 6 noise draws: every truth inside its 95 % interval,
+    and the 68 % intervals cover about 68 % (pooled over 5 parameters x 6 draws)."""
+    truth = {"log10_co2": -2.0, "log10_ch4": -3.0, "log10_h2o": float(np.log10(3e-4)),
+             "log10_cloud_top_pressure_bar": float(np.log10(0.3)), "temperature_k": 230.0}
+    in68 = []
+    for seed in range(6):
+        r = retrieve(observe(ARCHEAN, 100, seed, cloud=0.3), **OBSERVER)
+        for name, value in truth.items():
+            lo, hi = r.interval_95[name]
+            assert lo <= value <= hi, (seed, name, r.estimate[name], r.sigma[name])
+            in68.append(r.interval_68[name][0] <= value <= r.interval_68[name][1])
+    assert 0.5 <= np.mean(in68) <= 0.95
+
+
 @pytest.mark.parametrize("n_transits", [3, 30])
 def test_flat_spectrum_gives_no_detection(n_transits):
     spec = observe({}, n_transits, seed=n_transits, pressure=0.0)  # airless: flat at (R0 / R_star)^2
