@@ -27,7 +27,7 @@ H200_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H200 SXM datasheet: 1,979 TFLOP/s bf16 
 
 
 def simulate_store(path: Path, runs: int, resolution: str, seed: int) -> Path:
-    from astrobio.world.cli import simulate_to_store
+    from astrobio.simulation import simulate_to_store
 
     workers = max(1, min(16, os.cpu_count() or 1))
     simulate_to_store(path, n=runs, seed=seed, resolution=resolution, workers=workers, source="synthetic",

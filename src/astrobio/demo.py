@@ -34,15 +34,15 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     from astrobio.evaluation.evaluate import evaluate_run, print_tables
     from astrobio.evaluation.inference import load_trained
     from astrobio.evaluation.report import write_report
-    from astrobio.world import cli as world_cli
+    from astrobio.simulation import print_summary, simulate_to_store
 
     console = Console()
     t_start = time.perf_counter()
     data, run = out / "data", out / "run"
 
     _step(console, f"1/6 simulate {n_runs} planet runs (demo resolution)")
-    summary = world_cli.simulate_to_store(data, n_runs, seed, "demo", workers, "synthetic")
-    world_cli.print_summary(summary)
+    summary = simulate_to_store(data, n_runs, seed, "demo", workers, "synthetic")
+    print_summary(summary)
 
     _step(console, "2/6 data quality")
     report = AdvancedDataQualityManager().assess_data_quality(RealDataStorage(data))

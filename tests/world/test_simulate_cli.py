@@ -1,46 +1,76 @@
+"""`astrobio simulate` on its one-worker path (a dask worker thread in this process): resume, CLI conventions."""
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from astrobio.cli import app
 from astrobio.data import RealDataStorage
-from astrobio.world import cli as world_cli
+from astrobio.simulation import simulate_to_store
+
+
+def _ids(store) -> list[str]:
+    return [r["run_id"] for r in RealDataStorage(store).list_stored_runs(include_quarantined=True)]
 
 
 def test_interrupted_simulation_resumes_to_exactly_n_runs(tmp_path, monkeypatch):
     store = tmp_path / "store"
     calls = {"n": 0}
-    real_write = RealDataStorage.write_runs
+    real_record = RealDataStorage.record_shard
 
-    def failing_write(self, runs, *a, **k):
+    def interrupted_record(self, written):
         calls["n"] += 1
-        if calls["n"] == 2:  # die in the middle of the second shard
+        if calls["n"] == 2:  # the client dies while recording the second chunk
             raise KeyboardInterrupt("killed")
-        return real_write(self, runs, *a, **k)
+        return real_record(self, written)
 
-    monkeypatch.setattr(RealDataStorage, "write_runs", failing_write)
+    monkeypatch.setattr(RealDataStorage, "record_shard", interrupted_record)
     with pytest.raises(KeyboardInterrupt):
-        world_cli.simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic",
-                                    chunk=8, progress=False)
-    assert len(RealDataStorage(store).list_stored_runs(include_quarantined=True)) == 8
-    monkeypatch.setattr(RealDataStorage, "write_runs", real_write)
-    summary = world_cli.simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic",
-                                          chunk=8, progress=False)
-    ids = [r["run_id"] for r in RealDataStorage(store).list_stored_runs(include_quarantined=True)]
+        simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", chunk=8,
+                          progress=False)
+    assert len(_ids(store)) == 8  # one whole chunk: no partial record of the second
+    monkeypatch.setattr(RealDataStorage, "record_shard", real_record)
+    summary = simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", chunk=8,
+                                progress=False)
+    ids = _ids(store)
     assert len(ids) == len(set(ids)) == 20
-    assert summary["already_stored"] == 8 and summary["simulated_now"] == 12
+    assert summary["already_stored"] == 8 and summary["simulated_now"] == 12 and summary["failed"] == []
+    again = simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", progress=False)
+    assert again["simulated_now"] == 0 and again["already_stored"] == 20 and len(_ids(store)) == 20
 
 
-def test_cli_same_seed_identical_store(tmp_path):
+def test_cli_same_seed_identical_store_and_old_workers_flag(tmp_path):
     runner = CliRunner()
-    for name in ("a", "b"):
-        res = runner.invoke(app, ["simulate", "--n", "6", "--out", str(tmp_path / name), "--seed", "4",
-                                  "--workers", "2"])
+    for name, flag in (("a", "--sim-workers"), ("b", "--workers")):  # --workers: hidden alias kept for old callers
+        res = runner.invoke(app, ["simulate", "--n", "6", "--out", str(tmp_path / name), "--seed", "4", flag, "1"])
         assert res.exit_code == 0, res.output
     a, b = RealDataStorage(tmp_path / "a"), RealDataStorage(tmp_path / "b")
-    ids = sorted(r["run_id"] for r in a.list_stored_runs(include_quarantined=True))
-    assert ids == sorted(r["run_id"] for r in b.list_stored_runs(include_quarantined=True))
+    ids = sorted(_ids(tmp_path / "a"))
+    assert len(ids) == 6 and ids == sorted(_ids(tmp_path / "b"))
     for rid in ids:
         x, y = a.load_run(rid), b.load_run(rid)
         np.testing.assert_array_equal(x.datacube_true, y.datacube_true)
         assert x.text == y.text and x.labels == y.labels
+        assert a.index_row(rid)["content_hash"] == b.index_row(rid)["content_hash"]
+    assert "--workers" not in runner.invoke(app, ["simulate", "--help"]).output.replace("--sim-workers", "")
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--scheduler", "/no/such/scheduler.json"], "scheduler='/no/such/scheduler.json'"),
+    (["--survey", "hubble"], "survey='hubble'"),
+])
+def test_cli_bad_input_is_one_line_exit_2_naming_the_field(tmp_path, args, field):
+    res = CliRunner().invoke(app, ["simulate", "--n", "2", "--out", str(tmp_path / "s"), *args])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}: expected"), res.stderr
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "s").exists()  # refused before the store was touched
+
+
+def test_store_of_another_resolution_is_refused_before_simulating(tmp_path):
+    store = tmp_path / "s"
+    simulate_to_store(store, 2, seed=0, resolution="demo", workers=1, progress=False)
+    res = CliRunner().invoke(app, ["simulate", "--n", "3", "--out", str(store), "--resolution", "seed"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: resolution='seed': expected 'demo'"), res.stderr
+    assert len(_ids(store)) == 2
