@@ -97,3 +97,16 @@ def test_default_population_class_balance():
     runs = simulate_runs(truths, seed=0)
     classes = np.bincount([r.labels["habitability_class"] for r in runs], minlength=3) / len(runs)
     assert (classes >= 0.15).all(), classes
+
+
+def test_water_vapour_joins_any_composition_that_sums_to_one():
+    # The climate's column H2O is added to the true composition: N2 makes room where it can, else every
+    # dry gas is diluted in proportion (a pure CO2 atmosphere used to crash here, issue 8).
+    from astrobio.world.simulate import with_water_vapour
+
+    earth = atmosphere.normalise({"CO2": 4e-4, "O2": 0.21})
+    wet = with_water_vapour(earth, 0.01)
+    assert wet["H2O"] == 0.01 and wet["CO2"] == 4e-4 and abs(wet["N2"] - (1 - 0.21 - 4e-4 - 0.01)) < 1e-12
+    pure_co2 = with_water_vapour(atmosphere.normalise({"CO2": 1.0}), 0.2)
+    assert pure_co2["CO2"] == pytest.approx(0.8) and pure_co2["H2O"] == 0.2 and pure_co2["N2"] == 0.0
+    assert sum(pure_co2.values()) == pytest.approx(1.0, abs=1e-12)

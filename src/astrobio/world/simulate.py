@@ -92,6 +92,18 @@ def merge_climates(base: climate.ClimateResult, update: climate.ClimateResult, i
     return type(base)(**out)
 
 
+def with_water_vapour(composition: dict[str, float], h2o_vmr: float) -> dict[str, float]:
+    """The true composition with the climate's column water vapour. N2 makes room for it where it can (the
+    other gases keep their mixing ratios); an atmosphere with too little N2 (e.g. pure CO2) is diluted as a
+    whole, so every gas keeps its share of the dry air and the total stays 1."""
+    h2o = min(max(float(h2o_vmr), 0.0), 1.0)
+    dry = {g: v for g, v in composition.items() if g != "H2O"}
+    if sum(v for g, v in dry.items() if g != "N2") + h2o <= 1.0:
+        return atmosphere.normalise(dict(dry, H2O=h2o))
+    total = sum(dry.values())
+    return atmosphere.normalise({**{g: v * (1.0 - h2o) / total for g, v in dry.items() if g != "N2"}, "H2O": h2o})
+
+
 def _observed_hz(obs: PlanetObserved) -> dict[str, float]:
     lo, hi = stars.TEFF_RANGE_K
     if not lo <= obs.star_teff_k <= hi:
@@ -102,7 +114,7 @@ def _observed_hz(obs: PlanetObserved) -> dict[str, float]:
 def _chunk_runs(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid, resolution: str,
                 spec_cfg: spectrum.SpectrumConfig, true_res: climate.ClimateResult | None) -> list[PlanetRun]:
     true_res = true_res if true_res is not None else true_climate(truths, grid)
-    truths = [replace(t, composition=atmosphere.normalise(dict(t.composition, H2O=float(true_res.column_h2o_vmr[i]))))
+    truths = [replace(t, composition=with_water_vapour(t.composition, true_res.column_h2o_vmr[i]))
               for i, t in enumerate(truths)]
     observed = [observation.observe(t, _rng(seed, t.name, 1)) for t in truths]
     spectra = [spectrum.spectrum_from_truth(t, _atmosphere_temperature(true_res, i), t.composition["H2O"],
