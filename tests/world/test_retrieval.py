@@ -33,9 +33,12 @@ def observe(composition, n_transits, seed, pressure=1.0, cloud=None, noiseless=F
     return spec
 
 
-def median_sigma(composition, gas, n_transits, seeds=(0, 1, 2)):
-    return float(np.median([retrieve(observe(composition, n_transits, s), **OBSERVER).detection_sigma[gas]
-                            for s in seeds]))
+def retrievals(composition, n_transits, seeds):
+    return [retrieve(observe(composition, n_transits, s), **OBSERVER) for s in seeds]
+
+
+def median_of(results, key):
+    return float(np.median([key(r) for r in results]))
 
 
 def test_bayes_factor_calibration_reproduces_benneke_seager_table_2():
@@ -90,27 +93,30 @@ def test_flat_spectrum_gives_no_detection(n_transits):
     assert observer_composition(r) == prior_composition()
 
 
-def test_archean_methane_on_trappist1e_is_found_in_about_10_prism_transits():
+def test_archean_methane_on_trappist1e_is_detected_in_about_10_prism_transits():
     """Krissansen-Totton et al. 2018 (AJ 156, 114): ~10 NIRSpec PRISM transits detect CO2 and
-    constrain CH4 for an Archean-like TRAPPIST-1e; Lin et al. 2021 (arXiv:2105.09319):
-    CO2, CH4 and H2O to 0.7 dex within 20 PRISM transits. Here CH4 is >= 3 sigma at 10 transits and
-    its 1-sigma precision at 10 transits is within a factor 2 of 0.7 dex x sqrt(20 / 10); with one
-    transit it is not constrained that well."""
-    assert median_sigma(ARCHEAN, "CH4", 10) >= 3.0
-    assert median_sigma(ARCHEAN, "CO2", 10) >= 3.0
+    constrain CH4 for an Archean-like TRAPPIST-1e. Here the transit count at which the median CH4
+    significance (10 noise draws) reaches 5 sigma, the observing log's "detected", lies in (5, 10],
+    within a factor 2 of theirs; 3 sigma ("tentative") comes at ~2-3 transits, and one transit is not
+    enough. Lin et al. 2021 (arXiv:2105.09319): CO2, CH4 and H2O to 0.7 dex in 20 PRISM transits;
+    here CH4's 1-sigma at 10 transits is within a factor 2 of 0.7 dex x sqrt(20 / 10)."""
+    seeds = range(10)
+    at10 = retrievals(ARCHEAN, 10, seeds)
+    assert median_of(at10, lambda r: r.detection_sigma["CH4"]) >= 5.0
+    assert median_of(at10, lambda r: r.detection_sigma["CO2"]) >= 5.0
+    assert median_of(retrievals(ARCHEAN, 5, seeds), lambda r: r.detection_sigma["CH4"]) < 5.0
+    assert median_of(retrievals(ARCHEAN, 1, seeds), lambda r: r.detection_sigma["CH4"]) < 3.0
     lin_at_10 = 0.7 * np.sqrt(2.0)
-    sd10 = np.median([retrieve(observe(ARCHEAN, 10, s), **OBSERVER).sigma["log10_ch4"] for s in (0, 1, 2)])
-    assert lin_at_10 / 2 <= sd10 <= lin_at_10 * 2
-    sd1 = np.median([retrieve(observe(ARCHEAN, 1, s), **OBSERVER).sigma["log10_ch4"] for s in (0, 1, 2)])
-    assert sd1 > lin_at_10
+    assert lin_at_10 / 2 <= median_of(at10, lambda r: r.sigma["log10_ch4"]) <= lin_at_10 * 2
 
 
 def test_modern_earth_ozone_needs_several_times_more_transits():
     """Lustig-Yaeger et al. 2019 (AJ 158, 27); Lin et al. 2021: O3 of a modern Earth on TRAPPIST-1e
-    is not detected within JWST's ~80 transits. Here it stays below 3 sigma at 30 transits, three
-    times what methane needs."""
-    assert median_sigma(MODERN_EARTH, "O3", 30) < 3.0
-    assert median_sigma(ARCHEAN, "CH4", 10) > 3.0
+    is not detected within JWST's ~80 transits. Here it stays below 3 sigma at 50 transits, five
+    times the count that detects methane, while CO2 and H2O of that atmosphere are found."""
+    at50 = retrievals(MODERN_EARTH, 50, range(5))
+    assert median_of(at50, lambda r: r.detection_sigma["O3"]) < 3.0
+    assert median_of(at50, lambda r: r.detection_sigma["CO2"]) >= 5.0
 
 
 def test_observer_composition_takes_constrained_gases_and_the_prior_elsewhere():
