@@ -36,7 +36,7 @@ def test_earth_similarity_index():
     assert esi[0] == 1.0 and np.all((esi[1:] > 0) & (esi[1:] < 1))
 
 
-@pytest.mark.parametrize("teff", [2500.0, 7300.0, np.nan])
+@pytest.mark.parametrize("teff", [2200.0, 7300.0, np.nan])  # 2300-2600 K is modelled since issue 8
 def test_teff_outside_validity_raises(teff):
     with pytest.raises(InputValidationError) as err:
         habitable.habitable_zone(teff, 1.0)
@@ -47,3 +47,13 @@ def test_bad_esi_input_raises():
     with pytest.raises(InputValidationError) as err:
         habitable.earth_similarity_index(1.0, -1.0, 1.0, 288.0)
     assert err.value.field == "density_earth"
+
+
+def test_limits_below_2600k_are_held_and_flagged():
+    # Kopparapu et al. (2014) fit 2600-7200 K; cooler hosts down to 2300 K get the 2600 K values, flagged.
+    lim = habitable.seff_limits(np.array([2300.0, 2566.0, 2600.0]))
+    for key in habitable.HZ_KEYS:
+        np.testing.assert_allclose(lim[key], lim[key][2], rtol=1e-12)
+    assert habitable.limits_held([2300.0, 2599.0, 2600.0, 5780.0]).tolist() == [True, True, False, False]
+    assert lim["maximum_greenhouse"][2] == pytest.approx(0.356 + 6.171e-5 * -3180 + 1.698e-9 * 3180**2
+                                                         + 3.198e-12 * 3180**3 - 5.575e-16 * 3180**4, rel=1e-12)

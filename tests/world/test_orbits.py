@@ -74,3 +74,16 @@ def test_insolation_validation(kwargs, field):
     with pytest.raises(InputValidationError) as err:
         orbits.insolation(**args)
     assert err.value.field == field
+
+
+def test_daytime_mean_cos_zenith():
+    # Equinox at the equator: mu = cos(h) averaged over -pi/2..pi/2 = 2/pi; polar night 0; polar day at
+    # the pole: sin(declination); and Q = S mu h0 / pi everywhere.
+    lat = np.deg2rad(np.array([0.0, 80.0, 90.0, -80.0]))
+    decl = np.deg2rad(np.array([0.0, 23.44, 23.44, 23.44]))
+    mu = orbits.daytime_mean_cos_zenith(lat, decl)
+    assert mu[0] == pytest.approx(2 / np.pi, rel=1e-12)
+    assert mu[2] == pytest.approx(np.sin(decl[2]), rel=1e-9) and mu[3] == 0.0
+    h0 = np.arccos(np.clip(-np.tan(lat[1]) * np.tan(decl[1]), -1, 1))
+    q = orbits.daily_mean_insolation(1000.0, lat[1], decl[1])
+    assert q == pytest.approx(1000.0 * mu[1] * h0 / np.pi, rel=1e-12)

@@ -45,3 +45,12 @@ def test_bad_inputs_name_the_field(call, field):
     with pytest.raises(InputValidationError) as err:
         call()
     assert err.value.field == field
+
+
+def test_cool_hosts_down_to_2300k():
+    # TRAPPIST-1-like hosts are accepted; below M8V (2500 K) the mean-dwarf relations hold the M8V row.
+    ms = stars.main_sequence_from_teff(np.array([2300.0, 2500.0, 2566.0]))
+    assert ms["luminosity_lsun"][0] == ms["luminosity_lsun"][1] == pytest.approx(10**-3.36)
+    assert 10**-3.36 < ms["luminosity_lsun"][2] < 10**-3.21
+    with pytest.raises(InputValidationError):
+        stars.main_sequence_from_teff(2299.0)

@@ -1,7 +1,8 @@
 """Habitable-zone limits (Kopparapu et al. 2013, 2014) and the Earth Similarity Index.
 
 S_eff = S_sun + a T* + b T*^2 + c T*^3 + d T*^4 with T* = Teff - 5780 K, distance d = sqrt(L / S_eff) AU,
-valid for 2600 K <= Teff <= 7200 K. Coefficients: Kopparapu et al. (2014, ApJL 787, L29) script
+valid for 2600 K <= Teff <= 7200 K. Cooler host stars (down to stars.TEFF_RANGE_K[0] = 2300 K) get the
+2600 K limits, held: `limits_held` says where, and runs carry that flag in their provenance. Coefficients: Kopparapu et al. (2014, ApJL 787, L29) script
 (1 M_earth; runaway greenhouse also for 0.1 and 5 M_earth) and, for the moist greenhouse, Kopparapu
 et al. (2013, ApJ 765, 131; erratum ApJ 770, 82). Between the three planet masses the runaway limit is
 interpolated linearly in log10(mass) and clamped outside 0.1–5 M_earth (Kopparapu 2014 give no fits
@@ -16,6 +17,7 @@ from astrobio.constants import T_EARTH_MEAN
 from astrobio.world.stars import TEFF_RANGE_K, validated_array
 
 T_REF_K = 5780.0  # Kopparapu's reference Teff
+KOPPARAPU_TEFF_RANGE_K = (2600.0, 7200.0)  # validity of the fits
 HZ_KEYS = ("recent_venus", "runaway_greenhouse", "moist_greenhouse", "maximum_greenhouse", "early_mars")
 _COEFFS = {  # S_sun, a, b, c, d
     "recent_venus": (1.776, 2.136e-4, 2.533e-8, -1.332e-11, -3.097e-15),
@@ -39,7 +41,8 @@ def _poly(coeffs, t_star):
 
 def seff_limits(teff_k, planet_mass_earth=1.0) -> dict[str, np.ndarray]:
     """Effective instellation S_eff (S/S_earth) of each habitable-zone limit (keys `HZ_KEYS`)."""
-    t_star = validated_array("teff_k", teff_k, *TEFF_RANGE_K) - T_REF_K
+    teff = validated_array("teff_k", teff_k, *TEFF_RANGE_K)
+    t_star = np.maximum(teff, KOPPARAPU_TEFF_RANGE_K[0]) - T_REF_K  # held below 2600 K (module docstring)
     mass = validated_array("planet_mass_earth", planet_mass_earth, positive=True)
     out = {k: _poly(c, t_star) for k, c in _COEFFS.items()}
     log_m = np.clip(np.log10(mass), -1.0, np.log10(5.0))
@@ -52,6 +55,11 @@ def seff_limits(teff_k, planet_mass_earth=1.0) -> dict[str, np.ndarray]:
     high = runaway[1] + w_top * (runaway[2] - runaway[1])
     out["runaway_greenhouse"] = np.where(log_m <= masses[1], low, high)
     return {k: out[k] for k in HZ_KEYS}
+
+
+def limits_held(teff_k) -> np.ndarray:
+    """True where Teff is below the fits' 2600 K and the limits are held at their 2600 K values."""
+    return validated_array("teff_k", teff_k, *TEFF_RANGE_K) < KOPPARAPU_TEFF_RANGE_K[0]
 
 
 def habitable_zone(teff_k, luminosity_lsun, planet_mass_earth=1.0) -> dict[str, np.ndarray]:

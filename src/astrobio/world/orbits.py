@@ -101,6 +101,17 @@ def daily_mean_insolation(s0, lat_rad, decl):
     return s0 / np.pi * (h0 * np.sin(lat_rad) * np.sin(decl) + np.cos(lat_rad) * np.cos(decl) * np.sin(h0))
 
 
+def daytime_mean_cos_zenith(lat_rad, decl):
+    """Cosine of the zenith angle averaged over the daylit hours, Q / (S h0 / pi); 0 in polar night.
+
+    The zenith angle a 1-D radiative model of the daytime column sees (as in Williams & Kasting 1997).
+    """
+    x = np.clip(-np.tan(lat_rad) * np.tan(decl), -1.0, 1.0)
+    h0 = np.arccos(x)
+    num = h0 * np.sin(lat_rad) * np.sin(decl) + np.cos(lat_rad) * np.cos(decl) * np.sin(h0)
+    return np.where(h0 > 0, num / np.maximum(h0, 1e-12), 0.0)
+
+
 def locked_insolation(s0, lat_rad, lon_rad):
     """Fixed substellar point at (0, 0): S cos(zenith) on the dayside, zero at night."""
     return s0 * np.maximum(np.cos(lat_rad) * np.cos(lon_rad), 0.0)

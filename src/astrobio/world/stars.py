@@ -15,7 +15,10 @@ import numpy as np
 from astrobio.constants import TEFF_SUN
 from astrobio.errors import InputValidationError
 
-TEFF_RANGE_K = (2600.0, 7200.0)  # validity of the Kopparapu et al. (2014) habitable-zone fits
+# Host stars the simulator models. Kopparapu et al. (2014) fit the habitable zone for 2600-7200 K
+# (habitable.KOPPARAPU_TEFF_RANGE_K); cooler stars down to 2300 K (TRAPPIST-1 is ~2566 K) get the limits
+# held at their 2600 K values, and below M8V (2500 K) the mean-dwarf relations hold the M8V row.
+TEFF_RANGE_K = (2300.0, 7200.0)
 M_BOL_SUN = 4.74  # mag, IAU 2015 Resolution B2 (L0 = 3.0128e28 W zero point, nominal L_sun)
 
 # Mamajek (2019.3.22) rows: SpT, Teff [K], log10 L/Lsun, Mbol, M_J [2MASS mag], R [Rsun], M [Msun].
