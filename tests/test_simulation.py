@@ -7,11 +7,13 @@ runs last because it also checks that closing the cluster leaves no worker proce
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import psutil
 import pytest
@@ -58,7 +60,9 @@ def test_planet_that_raises_is_reported_and_the_others_are_stored(cluster, tmp_p
     assert summary["simulated_now"] == 11 and summary["runs"] == 11
     # The failing chunk was re-simulated one planet at a time: same values as simulating its good planets together.
     storage = RealDataStorage(store)
-    together = simulate.simulate_population_runs([planets[4], planets[6], planets[7]], seed=5, resolution="demo")
+    with Client(cluster) as client:  # on a worker, whose metabolic models are loaded already
+        together = client.submit(simulate.simulate_population_runs, [planets[4], planets[6], planets[7]], seed=5,
+                                 resolution="demo").result()
     for run in together:
         assert storage.index_row(run.run_id)["content_hash"] == content_hash(run_arrays(run), run.text, run.labels)
 
@@ -110,3 +114,23 @@ def test_worker_killed_mid_task_is_retried_and_rerun_gives_exactly_n_valid_runs(
     while any(psutil.pid_exists(p) for p in worker_pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(psutil.pid_exists(p) for p in worker_pids), "worker processes outlived their cluster"
+
+
+def test_scaling_doc_slurm_example_builds_the_cluster(tmp_path):
+    """docs/scaling.md's SLURM example, executed as written: the cluster object and its job script, no job."""
+    pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is a test extra: pip install -e '.[test]'")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scaling.md").read_text()
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "def slurm_cluster" in b]
+    namespace: dict = {}
+    exec(compile(block, "docs/scaling.md", "exec"), namespace)
+    cluster = namespace["slurm_cluster"]("/opt/astrobio/.venv", str(tmp_path / "logs"))
+    try:
+        script = cluster.job_script()
+        for line in ("#SBATCH -p compute", "#SBATCH -A astrobio", "#SBATCH --cpus-per-task=32", "#SBATCH -t 04:00:00",
+                     "#SBATCH --exclusive", "source /opt/astrobio/.venv/bin/activate"):
+            assert line in script, script
+        assert f"dask_worker {cluster.scheduler_address}" in script and "--nworkers 32" in script
+        assert "--nthreads 1" in script
+        assert cluster.scheduler_address.startswith("tcp://") and not cluster.workers  # nothing submitted
+    finally:
+        cluster.close()
