@@ -13,7 +13,7 @@ def _register() -> None:
 
     register_world(app)
     for module in ("astrobio.data.cli", "astrobio.models.cli", "astrobio.training.cli",
-                   "astrobio.evaluation.cli", "astrobio.demo"):
+                   "astrobio.evaluation.cli", "astrobio.serve.cli", "astrobio.demo"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:  # a layer not built yet must not break the others
