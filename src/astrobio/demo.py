@@ -7,6 +7,7 @@ ablations → predict the real catalog and Venus/Earth/Mars → HTML report.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ def _step(console, title: str) -> float:
 def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes: float, workers: int,
              preset: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     from astrobio.data import AdvancedDataQualityManager, RealDataStorage
     from astrobio.evaluation import predict as P
@@ -74,6 +76,9 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     console.rule("[bold green]done")
     console.print(f"report: [bold]{path.resolve()}[/]   (total {time.perf_counter() - t_start:.0f} s)")
     print_tables(metrics)
+    # last line: the explorer page and API of this run (the first start predicts the catalog once, then caches)
+    console.print(f"explore it in a browser: [bold]astrobio serve {escape(shlex.quote(str(run)))}[/]  ->  "
+                  "http://127.0.0.1:8000/", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
