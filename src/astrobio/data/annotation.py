@@ -36,7 +36,9 @@ DATACUBE_VARIABLES = (
 DATACUBE_DIMS = ("variable", "time", "lat", "lon", "lev")
 
 COORDINATES = {
-    "month": {"units": "1", "long_name": "month of the orbital year", "axis": "T"},
+    "month": {"units": "1", "long_name": "month of the orbital year (1-12)", "axis": "T",
+              "comment": "twelve equal-time slices of the orbit; month 1 starts at the northern vernal equinox "
+                         "(for Earth 20 March - 19 April); tidally locked planets have no seasons"},
     "lat_deg": {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude", "axis": "Y"},
     "lon_deg": {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"},
     "sigma": {"units": "1", "standard_name": "atmosphere_sigma_coordinate",

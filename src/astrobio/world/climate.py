@@ -102,6 +102,7 @@ MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # a planet leaves the spin-up once 
 SHORT_ORBIT_FRACTION = 0.1  # orbits shorter than this fraction of C/B need a single seasonal orbit
 B_REFERENCE = 2.0  # W m^-2 K^-1, order of dOLR/dT, only to compare orbit lengths with the thermal time
 SEASONAL_TOL_WM2, MAX_ORBIT_FACTOR = 0.5, 3  # extra orbits (up to 3 x n_orbits) until the budget closes
+SEASONAL_REFRESH_MONTHS = 2  # the seasonal implicit operator follows dOLR/dT every 2 months
 OMEGA_EARTH = 2 * np.pi / (0.99727 * DAY)  # rad s^-1, sidereal day
 T_ICE, DT_ICE = 268.0, 5.0  # K, Spiegel et al. 2008
 C_LAND = 5.25e6  # J m^-2 K^-1, Williams & Kasting 1997
@@ -475,22 +476,34 @@ class _Planets:
     albedo_table: np.ndarray | None = None  # (P, len(T_ALBEDO_TABLE) * len(MU_TABLE)) `_albedo` in (T, mu)
 
     def subset(self, mask):
-        return _Planets(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
+        mask = np.asarray(mask)
+        whole = mask.dtype == bool and mask.all() or mask.dtype != bool and np.array_equal(mask, np.arange(self.s0.shape[0]))
+        if whole:  # nothing to copy (the tables are large)
+            return self
+        return _Planets(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[mask]
+                           for f in fields(self)})
 
 
 # The stepper reads OLR and albedo from per-planet tables (each planet's pCO2, star and albedos are
 # fixed, so both are functions of T, and of T and mu): the 20-term fits cost ~20x a table lookup.
-# Linear interpolation on 1 K and 0.05 steps; tests/world/test_climate.py bounds the error.
+# Linear interpolation on 1 K (OLR), 2 K and 0.1 in mu (albedo); tests/world/test_climate.py bounds the error.
 T_OLR_TABLE = np.arange(100.0, 451.0, 1.0)
-T_ALBEDO_TABLE = np.arange(radiation.T_FIT_RANGE_K[0], radiation.T_FIT_RANGE_K[1] + 0.5, 1.0)
-MU_TABLE = np.linspace(0.0, 1.0, 21)
+T_ALBEDO_TABLE = np.arange(radiation.T_FIT_RANGE_K[0], radiation.T_FIT_RANGE_K[1] + 0.5, 2.0)
+MU_TABLE = np.linspace(0.0, 1.0, 11)
 
 
 def _tabulate(pl: _Planets) -> _Planets:
-    """`pl` with its OLR and albedo tables filled in."""
-    olr, slope = _olr(pl, T_OLR_TABLE[None, None, :])
-    albedo = _albedo(pl, T_ALBEDO_TABLE[None, :, None], MU_TABLE[None, None, :])
+    """`pl` with its OLR and albedo tables filled in (computed once per distinct set of coefficients)."""
     n = pl.s0.shape[0]
+    radiative = ("wet", "w_p", "ch4_forcing", "warm_albedo", "ice_albedo", "olr_coeffs", "olr_coeffs_thick",
+                 "co2_log_forcing", "earth_weight", "albedo_cold", "albedo_warm")
+    key = np.concatenate([getattr(pl, f).reshape(n, int(np.prod(getattr(pl, f).shape[1:]))) for f in radiative], axis=1)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True) if n else (None, np.arange(0), np.arange(0))
+    distinct = pl.subset(first)
+    olr, slope = _olr(distinct, T_OLR_TABLE[None, None, :])
+    albedo = _albedo(distinct, T_ALBEDO_TABLE[None, :, None], MU_TABLE[None, None, :])
+    inverse = inverse.ravel()
+    olr, slope, albedo = olr[inverse], slope[inverse], np.broadcast_to(albedo, (first.size,) + albedo.shape[1:])[inverse]
     n_albedo = T_ALBEDO_TABLE.size * MU_TABLE.size
     return replace(pl, olr_table=olr.reshape(n, T_OLR_TABLE.size), olr_slope_table=slope.reshape(n, T_OLR_TABLE.size),
                    albedo_table=np.broadcast_to(albedo, (n,) + albedo.shape[1:]).reshape(n, n_albedo))
@@ -744,7 +757,7 @@ class _EnergyBalance:
             abs_sum, olr_sum, resid_sum = np.zeros(active.size), np.zeros(active.size), 0.0
             for s in range(n_steps):
                 q, mu = q_orbit[s][active], mu_orbit[s][active]
-                if s % steps_per_month == 0:  # dOLR/dT of land tiles changes within a season
+                if s % (SEASONAL_REFRESH_MONTHS * steps_per_month) == 0:  # dOLR/dT changes with the season
                     op = self.operator(sub, ta, c_over_dt)
                 ta, absorbed, olr, resid = self.step(sub, ta, q, mu, op)
                 month_sum[:, s // steps_per_month] += ta / steps_per_month

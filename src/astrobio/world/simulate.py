@@ -55,6 +55,8 @@ def true_climate(truths: list[PlanetTruth], grid: climate.ClimateGrid) -> climat
                              [t.composition["CH4"] for t in truths], g("planet_mass_earth"),
                              g("planet_radius_earth"), g("surface_albedo"), g("ocean_fraction"),
                              g("star_teff_k"), g("star_mass_msun"))
+    # Earth itself gets its real belts of land and ocean (Sellers 1965); other planets a uniform ocean.
+    inputs.earth_geography = np.array([t.source == "solar_system" and t.name == "Earth" for t in truths], dtype=bool)
     return climate.run_climate(inputs, grid)
 
 
@@ -134,6 +136,8 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid,
         lab = labels.compute_labels(t, true_res, i)
         extras = {
             "runaway": bool(true_res.runaway[i]),
+            # Host cooler than Kopparapu et al.'s 2600 K: habitable-zone limits held at their 2600 K values.
+            "hz_limits_held_at_2600k": bool(true_res.hz_limits_held[i]),
             "prior_runaway": bool(prior_res.runaway[i]),
             "prior_mean_surface_temperature_k": float(prior_res.global_mean_surface_temperature_k[i]),
             "prior_liquid_water_fraction": float(prior_res.liquid_water_fraction[i]),
