@@ -157,7 +157,11 @@ def test_content_hash_catches_what_every_other_check_passes(store_path, runs):
     def flip_one_value(g):
         g["datacube_true"][0, 0, 0, 0, 0] += 0.5  # half a kelvin in one cell
 
-    for run_id, fn in (("run-0000", constant_spectrum), ("run-0003", relabel), ("run-0001", flip_one_value)):
+    def observed_digit(g):
+        g.attrs["observed"] = g.attrs["observed"].replace('"planet_radius_earth": 1.08', '"planet_radius_earth": 1.09')
+
+    for run_id, fn in (("run-0000", constant_spectrum), ("run-0003", relabel), ("run-0001", flip_one_value),
+                       ("run-0002", observed_digit)):
         _tamper(shard, run_id, fn)
     unverified = AdvancedDataQualityManager().assess_data_quality(store, quarantine=False, verify_hashes=False)
     assert unverified.accuracy == 1.0 and unverified.hashes_verified == 0  # the checks alone miss all three
@@ -165,8 +169,8 @@ def test_content_hash_catches_what_every_other_check_passes(store_path, runs):
     by_id = {r.run_id: r.reasons for r in report.runs}
     for run_id in ("run-0000", "run-0001", "run-0003"):
         assert len(by_id[run_id]) == 1 and by_id[run_id][0].startswith("content_hash_mismatch:recorded "), by_id
-    assert by_id["run-0002"] == [] and report.hashes_verified == 4
-    assert sorted(report.quarantined) == ["run-0000", "run-0001", "run-0003"]
+    assert by_id["run-0002"] == ["record_hash_mismatch:truth, observed, extras or annotation changed"]
+    assert report.hashes_verified == 4 and sorted(report.quarantined) == [f"run-{i:04d}" for i in range(4)]
 
 
 def _overwrite(path, offset: int, data: bytes) -> None:

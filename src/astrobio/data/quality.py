@@ -26,7 +26,8 @@ Checks per run:
 - `duplicate_of:<run_id>`: same content hash as an earlier run (the first by run_id is kept).
 - `content_hash_mismatch`: the run's content hash recomputed from what is stored now differs from the
   one recorded when it was written (a flipped value, an overwritten spectrum, a changed label);
-  `verify_hashes=True` by default (cost: docs/reliability.md).
+  `verify_hashes=True` by default (cost: docs/reliability.md). `record_hash_mismatch`: the same for
+  the run's JSON records (truth, observed values, extras, annotation).
 - `unreadable:<error>`: reading the run raised (h5py, JSON, decoding: any exception); the run is
   quarantined with the error and the assessment carries on.
 - `outlier:<summary>`: only when the robust z-score exceeds `outlier_quarantine_z`; above
@@ -308,6 +309,8 @@ class AdvancedDataQualityManager:
                 reasons = check_run(a, thresholds)
                 if verify_hashes:
                     reasons += _verify_hash(a, row["content_hash"])
+                    if storage.record_hash_matches(run_id) is False:
+                        reasons.append("record_hash_mismatch:truth, observed, extras or annotation changed")
                     verified += 1
                 summary = _summaries(a)
             except Exception as exc:

@@ -114,6 +114,19 @@ def content_hash(arrays: Mapping[str, np.ndarray | None], text: str, labels: Map
     return h.hexdigest()
 
 
+RECORD_ATTRS = ("truth", "observed", "extras", "annotation")  # JSON attrs of a run group outside content_hash
+
+
+def record_hash(records: Mapping[str, str]) -> str:
+    """sha256 of a run's JSON records (RECORD_ATTRS): the observed values the models read, the truth, the
+    extras and the annotation, so a flipped digit in them is caught as `content_hash` catches one in arrays."""
+    h = hashlib.sha256()
+    for name in RECORD_ATTRS:
+        h.update(name.encode())
+        h.update(records[name].encode("utf-8"))
+    return h.hexdigest()
+
+
 def run_arrays(run: PlanetRun) -> dict[str, np.ndarray | None]:
     """The arrays of a run as stored (dtype fixed by the contract in docs/architecture.md)."""
     graph = run.graph
@@ -518,10 +531,11 @@ class RealDataStorage:
         gpath = f"/runs/{run.run_id}"
         g = f.create_group(gpath)
         prov = ann["provenance"]
+        records = {"truth": dumps(run.truth.to_dict()), "observed": dumps(run.observed.to_dict()),
+                   "extras": dumps(run.extras), "annotation": dumps(ann)}
         g.attrs.update({
             "run_id": run.run_id, "system": run.system, "resolution": run.resolution, "seed": int(run.seed),
-            "truth": dumps(run.truth.to_dict()), "observed": dumps(run.observed.to_dict()),
-            "labels": dumps(run.labels), "extras": dumps(run.extras), "annotation": dumps(ann),
+            **records, "labels": dumps(run.labels), "record_hash": record_hash(records),
             "source": prov["source"], "package_version": prov["package_version"],
             "git_revision": prov["git_revision"] or "", "config_hash": prov["config_hash"],
             "created_utc": prov["created_utc"], "domain_tags": list(ann["domain_tags"]),
@@ -682,6 +696,15 @@ class RealDataStorage:
             "labels": json.loads(g.attrs["labels"]),
             "observed": json.loads(g.attrs["observed"]),
         }
+
+    @_guard_index
+    def record_hash_matches(self, run_id: str) -> bool | None:
+        """Whether the run's JSON records still hash to the `record_hash` written with them (None for runs
+        written before the attr existed)."""
+        attrs = self._group(run_id).attrs
+        if "record_hash" not in attrs:
+            return None
+        return record_hash({k: str(attrs[k]) for k in RECORD_ATTRS}) == str(attrs["record_hash"])
 
     @_guard_index
     def load_annotation(self, run_id: str) -> dict[str, Any]:
