@@ -53,15 +53,20 @@ Surface temperature T [K] of every surface tile obeys
   al. 2013 find ~1500 K+ for a full steam ocean).
 
 Integration: implicit in the linearised emission, the diffusion and the land-ocean exchange (delta
-form, so the steady state is exact whatever the step), explicit in the albedo. A pseudo-time spin-up
-with annual-mean insolation from a warm 300 K start (so the warm branch is chosen where the ice-albedo
-feedback allows two states; pseudo steps are kept short against the ice-albedo feedback, C/dt = 20
-dOLR/dT; each planet leaves the batch once its global budget closes to 0.05 W m^-2) is followed by
-`n_orbits` seasonal orbits of 12 months x `steps_per_month` steps (one orbit when the orbit is < 0.1
-C/B, where the seasonal transient is negligible; more, up to 3 x n_orbits, while the orbit-mean budget
-is off by > 0.5 W m^-2). The last orbit's monthly means are returned; month 1 starts at the northern
-vernal equinox. Near an ice-albedo bifurcation a planet may still be drifting; the result then is a
-transient. Runaway planets report OLR = absorbed flux (the hot state radiates what it absorbs).
+form, so the steady state is exact whatever the step), explicit in the albedo; OLR and albedo come from
+per-planet tables of the fits (1 K, and 2 K x 0.1 in mu). A pseudo-time spin-up with annual-mean
+insolation from a warm 300 K start (so the warm branch is chosen where the ice-albedo feedback allows
+two states; pseudo steps are kept short against the ice-albedo feedback, C/dt = 20 dOLR/dT, 4 dOLR/dT
+for the few still drifting after 300 steps; each planet leaves the batch once its global budget closes
+to 0.3 W m^-2) is followed by `n_orbits` seasonal orbits of 12 months x `steps_per_month` steps (one
+orbit when the orbit is < 0.1 C/B, where the seasonal transient is negligible; more, up to 3 x
+n_orbits, while the orbit-mean budget is off by > 0.5 W m^-2). After each orbit a Newton-like half step
+on the orbit-mean heating moves the state towards its periodic orbit (the ocean's thermal time is
+years). Heat capacities are those of the spin-up's annual-mean ice cover, held through the orbits, so
+that the scheme conserves energy over a periodic orbit. The last orbit's monthly means are returned;
+month 1 starts at the northern vernal equinox. Near an ice-albedo bifurcation a planet may still be
+drifting; the result then is a transient. Runaway planets report OLR = absorbed flux (the hot state
+radiates what it absorbs).
 
 Vertical structure on sigma = p / p_surface (surface first): a pseudo-adiabat (moist where the planet
 has water, dry otherwise; R and c_p of an N2/CO2 mixture) from the surface up to the skin temperature
@@ -98,7 +103,7 @@ NU_LAND_OCEAN = 3.0  # W m^-2 K^-1, land-ocean exchange (calibrated on Earth, mo
 SPINUP_FACTOR = 20.0  # pseudo-time C/dt in units of dOLR/dT during spin-up (module docstring)
 SPINUP_FACTOR_LATE, SPINUP_LATE_STEPS = 4.0, 300  # longer pseudo steps for the few still drifting after 300
 REFRESH_STEPS = 10  # spin-up steps between refreshes of the implicit operator (and convergence checks)
-MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # a planet leaves the spin-up once its global imbalance is below
+MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.3  # a planet leaves the spin-up once its global imbalance is below
 SHORT_ORBIT_FRACTION = 0.1  # orbits shorter than this fraction of C/B need a single seasonal orbit
 B_REFERENCE = 2.0  # W m^-2 K^-1, order of dOLR/dT, only to compare orbit lengths with the thermal time
 SEASONAL_TOL_WM2, MAX_ORBIT_FACTOR = 0.5, 3  # extra orbits (up to 3 x n_orbits) until the budget closes
@@ -410,14 +415,6 @@ def _cyclic_solve(factor, rhs):
     return y - z * vy / (1 + vz)
 
 
-def _apply_lat(t, lo, up):
-    """L_lat T for t (..., nlat, nlon)."""
-    out = np.zeros_like(t)
-    out[..., 1:, :] += lo[1:, None] * (t[..., :-1, :] - t[..., 1:, :])
-    out[..., :-1, :] += up[:-1, None] * (t[..., 1:, :] - t[..., :-1, :])
-    return out
-
-
 def _apply_lon(t, coef):
     """L_lon T for t (..., nlat, nlon), periodic in longitude; coef (nlat,) from `_lon_coefficient`."""
     return coef[:, None] * (np.roll(t, 1, axis=-1) - 2 * t + np.roll(t, -1, axis=-1))
@@ -624,6 +621,7 @@ class _EnergyBalance:
         self.ncol = grid.nlon if locked else 2
         self.lat = np.deg2rad(grid.lat_deg)[None, :, None]  # (1, lat, 1)
         self.lo, self.up = _lat_operator(grid)
+        self.lat_matrix = (np.diag(self.lo[1:], -1) + np.diag(self.up[:-1], 1) - np.diag(self.lo + self.up))[None]
         self.band = np.diff(np.sin(grid.lat_edges_rad())) / 2.0  # (lat,) area fraction per band
         if locked:
             self.lon_coef = _lon_coefficient(grid)  # (lat,)
@@ -686,7 +684,7 @@ class _EnergyBalance:
     def tendency(self, pl: _Planets, t, q, mu):
         """Net heating [W m^-2] of every tile, the absorbed and emitted fluxes and dOLR/dT."""
         absorbed, olr, slope = self.fluxes(pl, t, q, mu)
-        div = _apply_lat(t, self.lo, self.up)
+        div = self.lat_matrix @ t  # L_lat T, (1, lat, lat) @ (P, lat, ncol)
         if self.locked:
             div = div + _apply_lon(t, self.lon_coef)
             return absorbed - olr + pl.diffusion * div, absorbed, olr, slope
