@@ -58,7 +58,7 @@ per-planet tables of the fits (1 K, and 2 K x 0.1 in mu). A pseudo-time spin-up 
 insolation from a warm 300 K start (so the warm branch is chosen where the ice-albedo feedback allows
 two states; pseudo steps are kept short against the ice-albedo feedback, C/dt = 20 dOLR/dT, 4 dOLR/dT
 for the few still drifting after 300 steps; each planet leaves the batch once its global budget closes
-to 0.3 W m^-2) is followed by `n_orbits` seasonal orbits of 12 months x `steps_per_month` steps (one
+to 0.05 W m^-2) is followed by `n_orbits` seasonal orbits of 12 months x `steps_per_month` steps (one
 orbit when the orbit is < 0.1 C/B, where the seasonal transient is negligible; more, up to 3 x
 n_orbits, while the orbit-mean budget is off by > 0.5 W m^-2). After each orbit a Newton-like half step
 on the orbit-mean heating moves the state towards its periodic orbit (the ocean's thermal time is
@@ -103,7 +103,7 @@ NU_LAND_OCEAN = 3.0  # W m^-2 K^-1, land-ocean exchange (calibrated on Earth, mo
 SPINUP_FACTOR = 20.0  # pseudo-time C/dt in units of dOLR/dT during spin-up (module docstring)
 SPINUP_FACTOR_LATE, SPINUP_LATE_STEPS = 4.0, 300  # longer pseudo steps for the few still drifting after 300
 REFRESH_STEPS = 10  # spin-up steps between refreshes of the implicit operator (and convergence checks)
-MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.3  # a planet leaves the spin-up once its global imbalance is below
+MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # a planet leaves the spin-up once its global imbalance is below
 SHORT_ORBIT_FRACTION = 0.1  # orbits shorter than this fraction of C/B need a single seasonal orbit
 B_REFERENCE = 2.0  # W m^-2 K^-1, order of dOLR/dT, only to compare orbit lengths with the thermal time
 SEASONAL_TOL_WM2, MAX_ORBIT_FACTOR = 0.5, 3  # extra orbits (up to 3 x n_orbits) until the budget closes
