@@ -44,6 +44,7 @@ class StoreScan:
     missing: dict[str, str] = field(default_factory=dict)  # indexed run_id → why its data is gone
     stale_temps: list[str] = field(default_factory=list)
     recomputed_hashes: int = 0  # unindexed runs from shards older than the content_hash attr
+    writer_active: bool = False  # a writer holds the lock: its shards may be written but not listed yet
 
     @property
     def orphan_shards(self) -> list[str]:
@@ -60,18 +61,18 @@ class StoreScan:
 
     @property
     def clean(self) -> bool:
-        return (self.index_state == "ok" and not self.unindexed and not self.unreadable and not self.missing
-                and not self.stale_temps and not self.orphan_shards)
+        return not self.problems()
 
     def problems(self) -> list[str]:
-        """One line per problem, for `data quality` (empty when the store is clean)."""
+        """One line per problem, for `data quality` (empty when the store is clean). While a writer is
+        active, runs it has not listed yet are in flight, not lost, and are not reported."""
         out = [] if self.index_state == "ok" else [f"index {self.index_state}"]
         by_shard: dict[str, int] = {}
-        for row in self.unindexed.values():
+        for row in ([] if self.writer_active else self.unindexed.values()):
             by_shard[row["shard"]] = by_shard.get(row["shard"], 0) + 1
         out += [f"unindexed: {n} runs in {s} are not in the index" for s, n in sorted(by_shard.items())]
         out += [f"redundant shard: {s} (its {len(self.copies[s])} runs are indexed from other shards)"
-                for s in self.redundant_shards]
+                for s in ([] if self.writer_active else self.redundant_shards)]
         out += [f"unreadable: {k}: {v}" for k, v in sorted(self.unreadable.items())]
         out += [f"missing: {k}: {v}" for k, v in sorted(self.missing.items())]
         out += [f"stale temp file: {t}" for t in self.stale_temps]
@@ -156,7 +157,7 @@ def scan_store(store: RealDataStorage | str | os.PathLike, writer_active: bool |
         with store._write_lock(blocking=False) as locked:
             writer_active = not locked
     state, indexed = _read_index(store.path / INDEX_NAME)
-    scan = StoreScan(store.path, state, indexed, _shard_names(store.path))
+    scan = StoreScan(store.path, state, indexed, _shard_names(store.path), writer_active=writer_active)
     for shard in scan.shards:
         for run_id, row in _scan_shard(store.path / shard, scan).items():
             home = indexed.get(run_id) or scan.unindexed.get(run_id, {}).get("shard")
