@@ -14,14 +14,21 @@ north of 60S, as in tests/world/test_climate.py. climlab is not a dependency: `p
 
 from __future__ import annotations
 
-import sys
-import time
-import warnings
+import os
 
-import numpy as np
+# Single-threaded BLAS for both models, so that process CPU time is the work of one core (a threaded
+# LAPACK spinning on a busy machine would inflate the CPU time of whichever model calls it).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from astrobio.constants import S_EARTH
-from astrobio.world import climate, radiation
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from astrobio.constants import S_EARTH  # noqa: E402
+from astrobio.world import climate, radiation  # noqa: E402
 
 CLIMLAB_SPINUP_YEARS = 15
 EARTH = dict(luminosity_lsun=1.0, semimajor_axis_au=1.0, eccentricity=0.0167, obliquity_deg=23.44,

@@ -107,7 +107,7 @@ MIN_SPINUP_STEPS, SPINUP_TOL_WM2 = 60, 0.05  # a planet leaves the spin-up once 
 SHORT_ORBIT_FRACTION = 0.1  # orbits shorter than this fraction of C/B need a single seasonal orbit
 B_REFERENCE = 2.0  # W m^-2 K^-1, order of dOLR/dT, only to compare orbit lengths with the thermal time
 SEASONAL_TOL_WM2, MAX_ORBIT_FACTOR = 0.5, 3  # extra orbits (up to 3 x n_orbits) until the budget closes
-SEASONAL_REFRESH_MONTHS = 2  # the seasonal implicit operator follows dOLR/dT every 2 months
+SEASONAL_REFRESH_MONTHS = 3  # the seasonal implicit operator follows dOLR/dT every 3 months
 OMEGA_EARTH = 2 * np.pi / (0.99727 * DAY)  # rad s^-1, sidereal day
 T_ICE, DT_ICE = 268.0, 5.0  # K, Spiegel et al. 2008
 C_LAND = 5.25e6  # J m^-2 K^-1, Williams & Kasting 1997
@@ -752,16 +752,16 @@ class _EnergyBalance:
             sub, ta, dts = pl.subset(active), t[active], dt_step[active]
             c_over_dt = capacity[active] / dts
             month_sum = np.zeros((active.size,) + monthly.shape[1:])
-            abs_sum, olr_sum, resid_sum = np.zeros(active.size), np.zeros(active.size), 0.0
+            abs_field, olr_field, resid_sum = 0.0, 0.0, 0.0  # orbit means, (p, lat, ncol)
             for s in range(n_steps):
                 q, mu = q_orbit[s][active], mu_orbit[s][active]
                 if s % (SEASONAL_REFRESH_MONTHS * steps_per_month) == 0:  # dOLR/dT changes with the season
                     op = self.operator(sub, ta, c_over_dt)
                 ta, absorbed, olr, resid = self.step(sub, ta, q, mu, op)
                 month_sum[:, s // steps_per_month] += ta / steps_per_month
-                abs_sum += self.global_mean(sub, absorbed) / n_steps
-                olr_sum += self.global_mean(sub, olr) / n_steps
+                abs_field, olr_field = abs_field + absorbed / n_steps, olr_field + olr / n_steps
                 resid_sum = resid_sum + resid / n_steps
+            abs_sum, olr_sum = self.global_mean(sub, abs_field), self.global_mean(sub, olr_field)
             # The ocean's thermal time is years: a Newton-like half step on the orbit-mean heating
             # moves the whole orbit towards its periodic state (the seasonal shape is kept).
             ta = np.maximum(ta + self.apply(self.operator(sub, ta, spinup_factor=1.0), resid_sum), 10.0)
