@@ -110,3 +110,23 @@ def test_water_vapour_joins_any_composition_that_sums_to_one():
     pure_co2 = with_water_vapour(atmosphere.normalise({"CO2": 1.0}), 0.2)
     assert pure_co2["CO2"] == pytest.approx(0.8) and pure_co2["H2O"] == 0.2 and pure_co2["N2"] == 0.0
     assert sum(pure_co2.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_the_observer_runs_the_climate_under_the_retrieved_atmosphere():
+    # A CO2/CH4 world around a bright M dwarf with 50 transits: the retrieval finds both gases, so the
+    # datacube input is computed under more greenhouse gas than the prior and is warmer than the same planet's
+    # input without a spectrum (how much warmer depends on the retrieved values' noise, so only the sign).
+    earth = solar_system_planet("Earth")
+    comp = atmosphere.normalise({"CO2": 1e-2, "CH4": 1e-3, "H2": 1e-5, "O2": 1e-9, "O3": 1e-12})
+    world = replace(earth, name="Retrieved b", system="Retrieved", source="synthetic", star_teff_k=3300.0,
+                    star_radius_rsun=0.3, star_mass_msun=0.3, star_luminosity_lsun=0.0095, star_activity=0.2,
+                    distance_pc=12.0, star_jmag=7.5, semimajor_axis_au=0.12, rotation_period_days=15.0,
+                    tidally_locked=True, obliquity_deg=0.0, surface_pressure_bar=1.0, composition=comp,
+                    biosphere="methanogenic", cloud_top_pressure_bar=0.6, n_transits=50)
+    seen, unseen = simulate_runs([world, replace(world, n_transits=0)], seed=1)
+    prior = atmosphere.prior_composition()
+    assert seen.extras["detection_sigma"]["CO2"] >= 3.0
+    assert seen.extras["observer_composition"]["CO2"] > 3 * prior["CO2"]
+    assert unseen.extras["observer_composition"] == prior
+    t_seen, t_unseen = (float(c[0].mean()) for c in (seen.datacube_prior, unseen.datacube_prior))
+    assert t_seen > t_unseen + 3.0
