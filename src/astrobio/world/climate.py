@@ -21,8 +21,8 @@ Surface temperature T [K] of every surface tile obeys
 - Surface albedo a_s: the ice-free `surface_albedo` blended below ~268 K with the snow albedo of the
   host star (Shields et al. 2013: 0.65 for the Sun, 0.40 for an M3.5 dwarf), using the Spiegel et al.
   (2008, ApJ 681, 1609) tanh[(T - 268 K)/5 K] ice fraction; planets without water have no ice. The
-  fits are cloud-free: every surface albedo gets CLOUD_ALBEDO = 0.035, calibrated so that Earth's
-  global mean is 288-289 K (Kopparapu et al. 2013 raise their surface albedo to 0.32 for the same
+  fits are cloud-free: every surface albedo gets CLOUD_ALBEDO = 0.025, calibrated so that Earth's
+  global mean is 288-290 K (Kopparapu et al. 2013 raise their surface albedo to 0.32 for the same
   reason).
 - Land and ocean: rotating planets carry two tiles per latitude band, land and ocean, each with its
   own temperature, coupled by an exchange nu (T_other - T) / f_self, nu = 3 W m^-2 K^-1 (the form of
@@ -113,7 +113,7 @@ T_ICE, DT_ICE = 268.0, 5.0  # K, Spiegel et al. 2008
 C_LAND = 5.25e6  # J m^-2 K^-1, Williams & Kasting 1997
 C_OCEAN = 40.0 * C_LAND  # Williams & Kasting 1997
 C_SEA_ICE_MELTING, C_SEA_ICE_COLD, T_SEA_ICE_COLD = 9.2 * C_LAND, 2.0 * C_LAND, 263.0  # WK97: above/below 263 K
-CLOUD_ALBEDO = 0.035  # added to every surface albedo under the cloud-free fits, calibrated on Earth (docstring)
+CLOUD_ALBEDO = 0.025  # added to every surface albedo under the cloud-free fits, calibrated on Earth (docstring)
 TILE_FRACTION_MIN = 1e-3  # tiles smaller than this still exist numerically (their exchange is capped)
 P_BROADENING_BAR = 0.2  # e-folding pressure of the greenhouse weight (our closure, see docstring)
 CH4_REF_PPB, N2O_REF_PPB = 700.0, 270.0  # pre-industrial (Myhre et al. 1998)
