@@ -82,12 +82,14 @@ def test_fetched_rows_feed_the_simulator(tmp_path):
     rows = parse_pscomppars_csv(RECORDED.read_text())
     path = write_catalog_csv(rows, tmp_path / "nasa.csv")
     truths, skipped = catalog_planets(path)
-    # the two rocky planets are ingested; giants and the 2566 K host are outside the simulator's range
-    assert [t.name for t in truths] == ["55 Cnc e", "Barnard b"]
+    # the three rocky planets are ingested (the 2566 K TRAPPIST-1 host is modelled since hosts go down to 2300 K);
+    # the giants are outside the simulator's range
+    assert [t.name for t in truths] == ["55 Cnc e", "Barnard b", "TRAPPIST-1 e"]
     assert truths[1].star_teff_k == 3195.0 and truths[1].source == "catalog" and truths[1].system == "Barnard's star"
+    assert truths[2].star_teff_k == 2566.0
     reasons = dict(skipped)
-    assert sorted(reasons) == ["51 Peg b", "AU Mic b", "TRAPPIST-1 e"]
-    assert "planet_radius_earth" in reasons["AU Mic b"] and "star_teff_k" in reasons["TRAPPIST-1 e"]
+    assert sorted(reasons) == ["51 Peg b", "AU Mic b"]
+    assert "planet_radius_earth" in reasons["AU Mic b"]
     assert not list(tmp_path.glob(".nasa.csv-*"))  # no temp file left behind
 
 
