@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from astrobio.constants import T_EARTH_MEAN
+from astrobio.errors import InputValidationError
 from astrobio.world.stars import TEFF_RANGE_K, validated_array
 
 T_REF_K = 5780.0  # Kopparapu's reference Teff
@@ -80,6 +81,11 @@ def earth_similarity_index(radius_earth, density_earth, escape_velocity_earth, s
         "temperature": (validated_array("surface_temperature_k", surface_temperature_k, positive=True),
                         T_EARTH_MEAN),
     }
+    try:
+        np.broadcast_shapes(*(x.shape for x, _ in values.values()))
+    except ValueError:
+        raise InputValidationError("earth_similarity_index inputs", [x.shape for x, _ in values.values()],
+                                   "arrays of one broadcastable shape") from None
     esi = 1.0
     for key, (x, x0) in values.items():
         esi = esi * (1.0 - np.abs((x - x0) / (x + x0))) ** (ESI_WEIGHTS[key] / len(values))
