@@ -31,7 +31,9 @@ def _lm_step_inputs(c: LanguageConfig, b: int, t: int, device: str = "cpu"):
 def test_language_counts_are_exact_and_xl_is_seed_scale():
     c = LanguageConfig.from_name("tiny")
     torch.manual_seed(0)
-    assert language_parameter_count(c) == count_module_parameters(ConditionedLlama(c)) == 244288
+    # the tiny LM that `train --preset tiny` builds: 244,288 + the 2048-token corpus vocabulary's embedding and
+    # head rows beyond 1024 (2 × 1024 × 64)
+    assert language_parameter_count(c) == count_module_parameters(ConditionedLlama(c)) == 244288 + 2 * 1024 * 64
     xl = language_parameter_count(LanguageConfig.from_name("xl"))
     assert abs(xl - 13.14e9) / 13.14e9 < 0.02
 
@@ -155,7 +157,7 @@ def test_memory_cli_json():
                                       "language", "--seq-len", "64", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output[result.output.index("{"):])
-    assert payload["parameters"] == {"language": 244288}
+    assert payload["parameters"] == {"language": 244288 + 2 * 1024 * 64}  # the LM train builds (2048 tokens)
     assert [r["strategy"] for r in payload["rows"]] == list(STRATEGIES)
     assert all(r["fits"] for r in payload["rows"]) and "fits 1 GiB" in payload["verdict"]
 
@@ -188,3 +190,40 @@ def test_plan_matches_accounted_peak_of_a_tiny_system_step():
                       graph_nodes=batch.graph.num_nodes // b, graph_edges=batch.graph.num_edges // b)[0]
     estimate = row.total_gb * GIB
     assert abs(estimate - measured) / measured < 0.25, (estimate, measured)
+
+
+def test_memory_plans_what_train_builds():
+    """`astrobio memory --preset P` counts and plans the system `astrobio train --preset P` builds."""
+    from typer.testing import CliRunner
+
+    from astrobio.cli import app
+    from astrobio.models.memory import default_text_tokens, plan_training
+    from astrobio.models.presets import SystemConfig
+    from astrobio.training.config import TrainConfig
+
+    for preset in ("tiny", "small"):
+        trained = SystemConfig.from_name(preset)  # what build_system_run builds for --preset
+        with torch.device("meta"):
+            planned = _meta_system_counts(preset)
+        assert planned == count_module_parameters_meta(trained)
+    result = CliRunner().invoke(app, ["memory", "--preset", "small", "--gpu-memory-gb", "24", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{"):])
+    cfg = TrainConfig.for_preset("small")
+    gpu = plan_training(cfg, "cuda", default_text_tokens(), 24.0)
+    row = next(r for r in payload["rows"] if r["strategy"] == gpu.strategy)  # 'bf16', a row of the table
+    assert row["total_gb"] == pytest.approx(gpu.total_gb)
+    assert f"runs '{gpu.strategy}' on a GPU" in payload["verdict"]
+
+
+def _meta_system_counts(preset):
+    from astrobio.models.memory import count_parameters
+
+    return count_parameters(preset)["total"]
+
+
+def count_module_parameters_meta(system_config):
+    from astrobio.models.system import UnifiedMultiModalSystem
+
+    with torch.device("meta"):
+        return count_module_parameters(UnifiedMultiModalSystem(system_config))

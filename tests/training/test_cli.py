@@ -92,3 +92,84 @@ def test_activation_checkpointing_flag_sets_the_model_switch(tiny_store):
     run = build_system_run(TrainConfig(preset="tiny", activation_checkpointing=True), tiny_store, DistContext())
     assert run["system_config"].gradient_checkpointing and run["model"].config.language.gradient_checkpointing
     assert all(m.gradient_checkpointing for m in run["model"].modules() if hasattr(m, "gradient_checkpointing"))
+
+
+def _tiny_llama_dir(tmp_path, vocab_size: int):
+    """A tiny HF Llama checkpoint written by the test itself (no download)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny-llama"
+    LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+                     ).save_pretrained(path)
+    return path
+
+
+def test_train_prints_the_memory_plan_it_runs(tiny_store, tmp_path, caplog):
+    from astrobio.models.memory import plan_training
+
+    with caplog.at_level("INFO", logger="astrobio.training"):
+        _train(tiny_store, tmp_path / "run")
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("plan:"))
+    cfg = TrainConfig.for_preset("tiny", batch_size=2)
+    row = plan_training(cfg, "cpu", 128, 1.0)
+    assert f"strategy '{row.strategy}'" in line and "micro-batch 2, 128 text tokens" in line
+    assert f"= {row.total_gb:.3f} GiB" in line
+
+
+def test_lora_from_the_cli_trains_only_adapters_and_evaluation_rebuilds_it(tiny_store, tmp_path):
+    from astrobio.models import SystemConfig, UnifiedMultiModalSystem
+    from astrobio.models.memory import STRATEGIES, training_strategy
+    from astrobio.training.cli import prepare_finetuning
+
+    run = tmp_path / "lora"
+    _train(tiny_store, run, "--lora-rank", "4")
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    first = load_checkpoint(run / "checkpoints" / "best.pt")["model"]
+    adapters = [k for k in state["model"] if "lora_" in k]
+    assert any(k.startswith("language.") for k in adapters) and any(k.startswith("fusion.") for k in adapters)
+    cfg = TrainConfig.from_dict(state["config"]["train"])
+    assert cfg.lora_rank == 4
+    # the frozen bases did not move; a fully trained encoder did
+    torch.manual_seed(cfg.seed)
+    fresh = prepare_finetuning(UnifiedMultiModalSystem(SystemConfig.from_dict(state["config"]["system"])), cfg)
+    init = fresh.state_dict()
+    base = "language.model.layers.0.self_attn.q_proj.base_layer.weight"
+    assert torch.equal(state["model"][base], init[base]) and torch.equal(first[base], init[base])
+    head = "classifier.4.weight"  # the heads and encoders train fully
+    assert not torch.equal(state["model"][head], init[head])
+    fresh.load_state_dict(state["model"])  # the same module tree: evaluation can rebuild and load it
+    # the planner's row for these flags is the lora row adjusted to CPU fp32, with r = 4
+    s = training_strategy(cfg, "cpu")
+    assert s.lm_mode == "lora" and s.lora_r == 4 and s.lora_targets == STRATEGIES["lora"].lora_targets
+
+
+def test_init_language_from_a_local_hf_llama(tiny_store, tmp_path):
+    from astrobio.errors import InputValidationError
+    from astrobio.models import SystemConfig, UnifiedMultiModalSystem
+    from astrobio.training.cli import prepare_finetuning
+
+    path = _tiny_llama_dir(tmp_path, vocab_size=2048)
+    run = tmp_path / "hf"
+    _train(tiny_store, run, "--init-language-from", str(path), "--lora-rank", "2", "--lora-targets", "q_proj",
+           "--lora-targets", "v_proj")
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["config"]["system"]["language"]["hidden_size"] == 48  # the checkpoint's trunk, not tiny's 64
+    from transformers import LlamaForCausalLM
+
+    hf = LlamaForCausalLM.from_pretrained(path)
+    key = "language.model.layers.1.mlp.down_proj.weight"  # not adapted, frozen: still the checkpoint's
+    assert torch.equal(state["model"][key], hf.model.layers[1].mlp.down_proj.weight)
+    assert not any("k_proj.lora_" in k for k in state["model"])
+    # a checkpoint whose vocabulary cannot hold the corpus tokenizer's ids is refused, naming the field
+    small = _tiny_llama_dir(tmp_path / "v", vocab_size=100)
+    cfg = TrainConfig.for_preset("tiny", init_language_from=str(small))
+    with pytest.raises(InputValidationError, match="vocab_size"):
+        prepare_finetuning(UnifiedMultiModalSystem(SystemConfig.from_name("tiny")), cfg)
+
+
+def test_quantised_language_needs_a_checkpoint_and_lora(tiny_store, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(tiny_store), "--out", str(tmp_path / "q"),
+                                      "--preset", "tiny", "--language-quantization", "4bit"])
+    assert result.exit_code == 2 and "language_quantization" in result.output

@@ -12,8 +12,10 @@ def register(app: typer.Typer) -> None:
     def memory(
         preset: str = typer.Option("xl", help="tiny | small | base | xl"),
         gpu_memory_gb: float = typer.Option(..., help="memory of one GPU, GiB (e.g. 24 for an RTX A5000)"),
-        micro_batch_size: int = typer.Option(1, help="samples per GPU per step"),
-        seq_len: int = typer.Option(None, help="text tokens per sample (default: the LM's maximum)"),
+        micro_batch_size: int = typer.Option(None, help="samples per GPU per step (default: the preset's "
+                                                        "training micro-batch)"),
+        seq_len: int = typer.Option(None, help="text tokens per sample (default: what training feeds, "
+                                               "PlanetRunDataset's max_text_tokens)"),
         component: str = typer.Option("system", help="system (all parts) or language (the LM alone)"),
         num_gpus: int = typer.Option(1, help="GPUs sharing weights/grads/optimizer (FSDP full shard, ZeRO-3)"),
         headroom: float = typer.Option(0.10, help="fraction of GPU memory kept free (CUDA context, fragmentation)"),
@@ -23,8 +25,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from astrobio.models.memory import count_parameters, language_parameter_count, plan_memory, verdict
+        from astrobio.models.memory import (count_parameters, default_text_tokens, language_parameter_count,
+                                            plan_memory, plan_training, verdict)
+        from astrobio.training.config import TrainConfig
 
+        train_cfg = TrainConfig.for_preset(preset)  # what `astrobio train --preset PRESET` runs by default
+        micro_batch_size = micro_batch_size or train_cfg.batch_size
+        seq_len = seq_len or default_text_tokens()
         rows = plan_memory(preset, gpu_memory_gb, micro_batch_size=micro_batch_size, seq_len=seq_len,
                            component=component, num_gpus=num_gpus, headroom=headroom)
         if component == "system":
@@ -34,6 +41,11 @@ def register(app: typer.Typer) -> None:
 
             counts = {"language": language_parameter_count(LanguageConfig.from_name(preset))}
         line = verdict(rows, preset, gpu_memory_gb)
+        if component == "system":
+            runs = {d: plan_training(train_cfg.replace(batch_size=micro_batch_size), d, seq_len, gpu_memory_gb)
+                    for d in ("cuda", "cpu")}
+            line += (f". `astrobio train --preset {preset}` runs '{runs['cuda'].strategy}' on a GPU "
+                     f"({runs['cuda'].total_gb:.2f} GiB), '{runs['cpu'].strategy}' on CPU ({runs['cpu'].total_gb:.2f} GiB)")
         if as_json:
             typer.echo(json.dumps({"preset": preset, "gpu_memory_gb": gpu_memory_gb, "num_gpus": num_gpus,
                                    "parameters": counts, "rows": [r.to_dict() for r in rows], "verdict": line},

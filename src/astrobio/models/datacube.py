@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from astrobio.errors import InputValidationError, choose
+from astrobio.errors import InputValidationError
 from astrobio.models.fusion import Attention, Block, run_blocks
 
 
@@ -53,19 +53,10 @@ class DatacubeConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "DatacubeConfig":
-        return cls(**choose("preset", name, DATACUBE_PRESETS))
+        """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
+        from astrobio.models.presets import preset_entry
 
-
-DATACUBE_PRESETS = {
-    # demo grid 8×16×5
-    "tiny": dict(n_levels=5, patch_size=(4, 4, 4), stem_channels=4, dim=32, depth=1, n_heads=2),
-    "small": dict(n_levels=5, patch_size=(3, 2, 4), stem_channels=8, dim=96, depth=3, n_heads=4),
-    # seed grid 32×64×10
-    "base": dict(n_levels=10, patch_size=(3, 4, 4), stem_channels=32, dim=512, depth=8, n_heads=8,
-                 mlp_ratio=4.0),
-    "xl": dict(n_levels=10, patch_size=(3, 4, 4), stem_channels=64, dim=2560, depth=31, n_heads=32,
-               mlp_ratio=4.0),  # ≈ 2.5B parameters (the seed's datacube scale)
-}
+        return cls(**preset_entry(name, "datacube"))
 
 
 def sincos_1d(n: int, dim: int, device=None) -> torch.Tensor:

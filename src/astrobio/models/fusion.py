@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from astrobio.data.batch import MODALITIES  # order of `MultiModalBatch.modality_mask`
-from astrobio.errors import InputValidationError, choose
+from astrobio.errors import InputValidationError
 
 # Added to the gating score of a missing modality: its weight becomes ~e^-30 of a present one's.
 MISSING_GATE_PENALTY = 30.0
@@ -105,15 +105,10 @@ class FusionConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "FusionConfig":
-        return cls(**choose("preset", name, FUSION_PRESETS))
+        """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
+        from astrobio.models.presets import preset_entry
 
-
-FUSION_PRESETS = {
-    "tiny": dict(dim=32, n_layers=1, n_heads=2, mlp_ratio=2.0),
-    "small": dict(dim=128, n_layers=2, n_heads=4, mlp_ratio=2.0),
-    "base": dict(dim=512, n_layers=4, n_heads=8, mlp_ratio=4.0),
-    "xl": dict(dim=2048, n_layers=8, n_heads=16, mlp_ratio=4.0),
-}
+        return cls(**preset_entry(name, "fusion"))
 
 
 class CrossModalFusion(nn.Module):

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from astrobio.errors import InputValidationError, choose
+from astrobio.errors import InputValidationError
 
 MAX_LOGSTD = 10.0  # torch_geometric.nn.models.autoencoder.MAX_LOGSTD
 PE_CACHE_GRAPHS = 4096  # distinct graphs whose positional encodings are memoised (oldest dropped first)
@@ -55,16 +55,10 @@ class GraphVAEConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "GraphVAEConfig":
-        return cls(**choose("preset", name, GRAPH_PRESETS))
+        """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
+        from astrobio.models.presets import preset_entry
 
-
-GRAPH_PRESETS = {
-    "tiny": dict(hidden_dim=32, latent_dim=16, n_layers=2, n_heads=2, pe_steps=4),
-    "small": dict(hidden_dim=64, latent_dim=32, n_layers=2, n_heads=4, pe_steps=6),
-    "base": dict(hidden_dim=512, latent_dim=128, n_layers=8, n_heads=8, mlp_ratio=4.0, pe_steps=16),
-    # ≈ 1.2B parameters (the seed's graph-model scale)
-    "xl": dict(hidden_dim=2048, latent_dim=512, n_layers=24, n_heads=16, mlp_ratio=3.875, pe_steps=20),
-}
+        return cls(**preset_entry(name, "graph"))
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from astrobio.errors import InputValidationError, choose
+from astrobio.errors import InputValidationError
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS
 
 IGNORE_INDEX = -100  # label value excluded from the loss (PyTorch/HF convention)
@@ -101,27 +101,10 @@ class LanguageConfig:
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> "LanguageConfig":
-        return replace(choose("preset", name, LANGUAGE_PRESETS), **overrides)
+        """The LM `astrobio train --preset name` builds (`astrobio.models.presets.language_config`), then `overrides`."""
+        from astrobio.models.presets import language_config
 
-
-LANGUAGE_PRESETS: dict[str, LanguageConfig] = {
-    # tests: a few hundred thousand parameters, milliseconds per step on CPU
-    "tiny": LanguageConfig(),
-    # demo on 2 CPU cores
-    "small": LanguageConfig(vocab_size=4096, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                            num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=512,
-                            spectral_dim=128, n_prefix_tokens=4),
-    # one GPU (~0.27B): TinyLlama-like depth/width ratio
-    "base": LanguageConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
-                           num_attention_heads=16, num_key_value_heads=4, max_position_embeddings=2048,
-                           spectral_dim=256, n_prefix_tokens=4),
-    # The seed's 13.14B language model: the Llama-2-13B trunk (d=5120, 40 layers, 40 heads of 128, vocab
-    # 32000) with GQA (8 KV heads, as in Llama-2-70B) and the MLP widened 13824 → 16384 so the parameters
-    # removed from k/v return to the MLP: 13.12B with the prefix projectors (meta-device count).
-    "xl": LanguageConfig(vocab_size=32000, hidden_size=5120, intermediate_size=16384, num_hidden_layers=40,
-                         num_attention_heads=40, num_key_value_heads=8, max_position_embeddings=4096,
-                         spectral_dim=512, n_prefix_tokens=4),
-}
+        return replace(language_config(name), **overrides)
 
 
 class RMSNorm(nn.Module):

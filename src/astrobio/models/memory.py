@@ -188,7 +188,8 @@ def language_activation_bytes(config: LanguageConfig, batch_size: int, seq_len: 
       + SwiGLU: gate out, silu out, up out, their product (4e·I).
     Once per forward: token ids (int64), RoPE cos/sin (2e·hd per position), the shared additive mask
     (e·L² per sequence), final norm, the prefix MLPs, the logits (e·V per text token) and the loss's
-    fp32 log-softmax (4V per predicted token). With checkpointing a layer keeps only its input (e·h)
+    fp32 log-softmax and target (4V + 8 per text token: the loss shifts the targets, so the last position
+    enters with an ignored one). With checkpointing a layer keeps only its input (e·h)
     and backward recomputes one layer at a time.
     """
     c = config
@@ -201,15 +202,15 @@ def language_activation_bytes(config: LanguageConfig, batch_size: int, seq_len: 
     layers = (c.num_hidden_layers * positions * e * h + layer) if checkpointing else c.num_hidden_layers * layer
     prefix = b * (e * (2 * c.n_numerical + 2 * h) + e * (c.spectral_dim + 2 * h)) if n_prefix else 0
     once = (8 * b * t + 2 * e * positions * c.head_dim + e * b * (t + n_prefix) ** 2 + positions * norm
-            + prefix + e * b * t * c.vocab_size + b * (t - 1) * (4 * c.vocab_size + 8) + 4)
+            + prefix + e * b * t * c.vocab_size + b * t * (4 * c.vocab_size + 8) + 4)
     return layers + once
 
 
 def loss_backward_bytes(config: LanguageConfig, batch_size: int, seq_len: int, dtype_bytes: int) -> int:
     """Gradient buffers of the LM loss that coexist with all activations at the start of backward:
-    d(log-softmax input) in fp32 (4V per predicted token) and d(logits) (e·V per text token)."""
+    d(log-softmax input) in fp32 (4V per text token, see `causal_lm_loss`) and d(logits) (e·V per text token)."""
     v = config.vocab_size
-    return 4 * batch_size * (seq_len - 1) * v + dtype_bytes * batch_size * seq_len * v
+    return 4 * batch_size * seq_len * v + dtype_bytes * batch_size * seq_len * v
 
 
 # ---- strategies ---------------------------------------------------------------------------------
@@ -239,6 +240,9 @@ class Strategy:
     """Adapter rank for lm_mode lora/qlora."""
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     """Adapted LM matrices for lm_mode lora/qlora."""
+    rest: Strategy | None = None
+    """lora/qlora: the strategy of the fully trained parts and the adapters (None = 8-bit AdamW for the
+    encoders, fusion and heads, bf16 mixed for the adapters: the rows below)."""
 
 
 _BF16_ADAM = 2 + 2 + 12  # ZeRO's 16 bytes/param
@@ -276,7 +280,7 @@ def _lm_weight_memory(c: LanguageConfig, n_lm: int, s: Strategy) -> tuple[float,
         + c.hidden_size * c.n_prefix_tokens * c.hidden_size + c.n_prefix_tokens * c.hidden_size)
     frozen = n_lm - prefix
     if s.lm_mode == "lora":
-        return 2.0 * frozen, adapters + prefix
+        return s.weight_bytes * frozen, adapters + prefix
     linear = c.num_hidden_layers * sum(i * o for i, o in shapes.values())
     return s.weight_bytes * linear + 4.0 * (frozen - linear), adapters + prefix  # peft upcasts the rest to fp32
 
@@ -409,11 +413,12 @@ def _row(s: Strategy, counts: dict[str, int], acts: dict[str, int], lm_config: L
     if s.lm_mode == "full":
         rest_s, weights, trainable = s, s.weight_bytes * n_lm, n_lm
     else:
-        rest_s = _ADAM8  # encoders, fusion and heads are trained fully, cheaply
+        rest_s = s.rest or _ADAM8  # encoders, fusion and heads are trained fully
         weights, trainable = _lm_weight_memory(lm_config, n_lm, s)
-        weights += 2.0 * trainable  # bf16 copies of the adapters (and prefix MLPs)
+        weights += (rest_s.weight_bytes if s.rest else 2.0) * trainable  # the adapters (and prefix MLPs)
     weights += rest_s.weight_bytes * n_rest
-    trainable_full_bytes = (s.grad_bytes, s.optimizer_bytes, s.cpu_bytes) if s.lm_mode == "full" else (2, 12, 0)
+    trainable_full_bytes = ((s.grad_bytes, s.optimizer_bytes, s.cpu_bytes) if s.lm_mode == "full" else
+                            (rest_s.grad_bytes, rest_s.optimizer_bytes, rest_s.cpu_bytes) if s.rest else (2, 12, 0))
     grads = trainable_full_bytes[0] * trainable + rest_s.grad_bytes * n_rest
     opt = trainable_full_bytes[1] * trainable + rest_s.optimizer_bytes * n_rest
     cpu = trainable_full_bytes[2] * trainable + rest_s.cpu_bytes * n_rest
@@ -427,7 +432,7 @@ def _row(s: Strategy, counts: dict[str, int], acts: dict[str, int], lm_config: L
 
 
 def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1, seq_len: int | None = None,
-                strategies: tuple[str, ...] | None = None, component: str = "system", num_gpus: int = 1,
+                strategies: tuple[str | Strategy, ...] | None = None, component: str = "system", num_gpus: int = 1,
                 headroom: float = DEFAULT_HEADROOM, graph_nodes: int = 1000, graph_edges: int = 3000
                 ) -> list[MemoryRow]:
     """Memory needed to train `preset` under each strategy, and whether it fits `gpu_memory_gb` (GiB).
@@ -446,7 +451,7 @@ def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1,
         raise InputValidationError("component", component, '"system" or "language"')
     names = tuple(STRATEGIES) if strategies is None else tuple(strategies)
     for name in names:
-        if name not in STRATEGIES:
+        if not isinstance(name, Strategy) and name not in STRATEGIES:
             raise InputValidationError("strategy", name, f"one of {list(STRATEGIES)}")
     system = None
     if component == "language":
@@ -465,7 +470,7 @@ def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1,
     graph_trace = None
     rows = []
     for name in names:
-        s = STRATEGIES[name]
+        s = name if isinstance(name, Strategy) else STRATEGIES[name]
         e = s.activation_bytes
         acts = {"language": language_activation_bytes(lm_config, micro_batch_size, seq_len, e, s.checkpointing)
                 + loss_backward_bytes(lm_config, micro_batch_size, seq_len, e)}
@@ -489,3 +494,61 @@ def verdict(rows: list[MemoryRow], preset: str, gpu_memory_gb: float) -> str:
     best = min(rows, key=lambda r: r.total_gb)
     return (f"{preset} does not fit {gpu_memory_gb:g} GiB with any strategy; the smallest, '{best.strategy}', "
             f"needs {best.total_gb:.1f} GiB")
+
+
+# ---- the plan of one training run ---------------------------------------------------------------
+def training_strategy(cfg: Any, device_type: str) -> Strategy:
+    """The strategy `astrobio train` runs for TrainConfig `cfg` on `device_type` ("cpu" / "cuda"): one of
+    the table's rows when the flags are that row's, else the row adjusted to the flags (named with a suffix)."""
+    precision = cfg.precision if cfg.precision != "auto" else ("bf16" if device_type == "cuda" else "fp32")
+    ckpt, adam8 = bool(cfg.activation_checkpointing), cfg.optimizer == "adamw8bit"
+    if precision == "fp32":
+        full = STRATEGIES["fp32"]
+        if adam8:
+            full = dataclasses.replace(full, name="fp32-adam8bit", description="fp32 weights, grads, 8-bit AdamW",
+                                       optimizer_bytes=ADAM8_STATE_BYTES)
+    else:
+        full = _ADAM8 if adam8 else STRATEGIES["bf16-ckpt" if ckpt else "bf16"]
+    if full.checkpointing != ckpt:
+        full = dataclasses.replace(full, name=full.name + ("+ckpt" if ckpt else "-no-ckpt"), checkpointing=ckpt)
+    if not cfg.lora_rank:
+        return full
+    quant = cfg.language_quantization
+    row = STRATEGIES["qlora" if quant != "none" else "lora"]
+    s = dataclasses.replace(row, lora_r=int(cfg.lora_rank), lora_targets=tuple(cfg.lora_targets) or row.lora_targets,
+                            checkpointing=ckpt or quant != "none")
+    if quant == "8bit":
+        s = dataclasses.replace(s, name="lora-int8", description="LM: int8 base + LoRA; others as the run",
+                                weight_bytes=1.0)
+    if full.name != _ADAM8.name:  # the rest is not trained as the row assumes (bf16 + ckpt + 8-bit AdamW)
+        s = dataclasses.replace(s, name=f"{s.name}/{full.name}", rest=full,
+                                weight_bytes=s.weight_bytes if quant != "none" else float(full.weight_bytes),
+                                activation_bytes=full.activation_bytes)
+    if s.lora_r != row.lora_r or s.lora_targets != row.lora_targets:
+        s = dataclasses.replace(s, name=f"{s.name} r={s.lora_r}")
+    return s
+
+
+def plan_training(cfg: Any, device_type: str, text_tokens: int, gpu_memory_gb: float) -> MemoryRow:
+    """The memory plan of exactly the run TrainConfig `cfg` describes: its preset, micro-batch, strategy and
+    the dataset's text length (what `astrobio train` prints at start, and `astrobio memory` shows)."""
+    return plan_memory(cfg.preset, gpu_memory_gb, micro_batch_size=cfg.batch_size, seq_len=text_tokens,
+                       strategies=(training_strategy(cfg, device_type),))[0]
+
+
+def default_text_tokens() -> int:
+    """Text tokens per sample that training uses by default (`PlanetRunDataset`'s `max_text_tokens`)."""
+    import inspect
+
+    from astrobio.data.dataset import PlanetRunDataset
+
+    return int(inspect.signature(PlanetRunDataset.__init__).parameters["max_text_tokens"].default)
+
+
+def device_memory_gib(device: torch.device) -> float:
+    """Total memory of `device` in GiB: the GPU's, or the host's physical memory for CPU training."""
+    import os
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory / GIB
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB

@@ -12,10 +12,11 @@ heads and the loss), with named presets and a plain-dict form for checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict
 
-from astrobio.errors import InputValidationError
+from astrobio.errors import InputValidationError, choose
 from astrobio.models.datacube import DatacubeConfig
 from astrobio.models.fusion import FusionConfig
 from astrobio.models.graph import GraphVAEConfig
@@ -24,14 +25,96 @@ from astrobio.models.losses import LossConfig
 from astrobio.models.spectrum import SpectrumEncoderConfig
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
-PRESET_NAMES = ("tiny", "small", "base", "xl")
-# The demo system narrows the language preset "small" (~5M parameters: ≈ 6·N·tokens ≈ 50 GFLOP per
-# forward+backward of 16 × 128 tokens, seconds on 2 CPU cores) so the whole system trains at tens of
-# samples/s (benchmarks/models.py).
-SYSTEM_LANGUAGE_OVERRIDES = {
-    "small": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2),
+# THE preset table: every component's configuration (fields of DatacubeConfig, GraphVAEConfig,
+# SpectrumEncoderConfig, LanguageConfig, FusionConfig), the system's own fields, and the trainer's per-preset
+# defaults (TrainConfig fields; --config and CLI flags override them). Component `from_name` methods, the
+# memory planner and `astrobio train` all read it, so what is planned is what is trained.
+# Not in the table because they are facts stated elsewhere: the LM's `spectral_dim` (= spectrum.dim) and,
+# for tiny/small, its vocabulary (the corpus tokenizer's `TokenizerConfig.vocab_size`); base/xl keep the
+# Llama 32000-token vocabulary so Llama checkpoints load.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # tests (seconds on CPU), demo grid
+    "tiny": {
+        "datacube": dict(n_levels=5, patch_size=(4, 4, 4), stem_channels=4, dim=32, depth=1, n_heads=2),
+        "graph": dict(hidden_dim=32, latent_dim=16, n_layers=2, n_heads=2, pe_steps=4),
+        "spectrum": dict(stem_channels=8, n_down=4, dim=32, depth=1, n_heads=2),
+        "language": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=256, n_prefix_tokens=2),
+        "fusion": dict(dim=32, n_layers=1, n_heads=2, mlp_ratio=2.0),
+        "system": dict(dropout=0.0),
+        "train": dict(lr=1e-3, batch_size=8, warmup_steps=10, max_steps=200, eval_every=25, log_every=5),
+    },
+    # the demo on 2 CPU cores, demo grid 8×16×5. The LM is narrow (≈ 6·N·tokens ≈ 50 GFLOP per
+    # forward+backward of 16 × 128 tokens) so the whole system trains at tens of samples/s (benchmarks/models.py).
+    "small": {
+        "datacube": dict(n_levels=5, patch_size=(3, 2, 4), stem_channels=8, dim=96, depth=3, n_heads=4),
+        "graph": dict(hidden_dim=64, latent_dim=32, n_layers=2, n_heads=4, pe_steps=6),
+        "spectrum": dict(stem_channels=32, n_down=3, dim=96, depth=2, n_heads=4),
+        "language": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=512, n_prefix_tokens=4),
+        "fusion": dict(dim=128, n_layers=2, n_heads=4, mlp_ratio=2.0),
+        "system": dict(dropout=0.1),
+        "train": dict(lr=1e-3, batch_size=8, warmup_steps=20, max_steps=600, eval_every=50, log_every=10),
+    },
+    # one GPU, seed grid 32×64×10; the LM (~0.27B) has a TinyLlama-like depth/width ratio
+    "base": {
+        "datacube": dict(n_levels=10, patch_size=(3, 4, 4), stem_channels=32, dim=512, depth=8, n_heads=8,
+                         mlp_ratio=4.0),
+        "graph": dict(hidden_dim=512, latent_dim=128, n_layers=8, n_heads=8, mlp_ratio=4.0, pe_steps=16),
+        "spectrum": dict(stem_channels=128, n_down=3, dim=512, depth=6, n_heads=8, mlp_ratio=4.0, n_fourier=16),
+        "language": dict(vocab_size=32000, hidden_size=1024, intermediate_size=2816, num_hidden_layers=16,
+                         num_attention_heads=16, num_key_value_heads=4, max_position_embeddings=2048,
+                         n_prefix_tokens=4),
+        "fusion": dict(dim=512, n_layers=4, n_heads=8, mlp_ratio=4.0),
+        "system": dict(dropout=0.1),
+        "train": dict(lr=3e-4, batch_size=16, warmup_steps=200, max_steps=20_000, eval_every=500, log_every=20,
+                      num_workers=4),
+    },
+    # the seed's scale, seed grid. Datacube ≈ 2.5B and graph ≈ 1.2B parameters (the seed's scales). The LM is
+    # the seed's 13.14B: the Llama-2-13B trunk (d=5120, 40 layers, 40 heads of 128, vocab 32000) with GQA
+    # (8 KV heads, as in Llama-2-70B) and the MLP widened 13824 → 16384 so the parameters removed from k/v
+    # return to the MLP: 13.12B with the prefix projectors (meta-device count). The trainer keeps the seed's
+    # recipe: lr 1e-4, micro-batch 1 × 32 accumulation, 8-bit AdamW and activation checkpointing.
+    "xl": {
+        "datacube": dict(n_levels=10, patch_size=(3, 4, 4), stem_channels=64, dim=2560, depth=31, n_heads=32,
+                         mlp_ratio=4.0),
+        "graph": dict(hidden_dim=2048, latent_dim=512, n_layers=24, n_heads=16, mlp_ratio=3.875, pe_steps=20),
+        "spectrum": dict(stem_channels=256, n_down=3, dim=1024, depth=12, n_heads=16, mlp_ratio=4.0, n_fourier=16),
+        "language": dict(vocab_size=32000, hidden_size=5120, intermediate_size=16384, num_hidden_layers=40,
+                         num_attention_heads=40, num_key_value_heads=8, max_position_embeddings=4096,
+                         n_prefix_tokens=4),
+        "fusion": dict(dim=2048, n_layers=8, n_heads=16, mlp_ratio=4.0),
+        "system": dict(dropout=0.1),
+        "train": dict(lr=1e-4, batch_size=1, grad_accum_steps=32, warmup_steps=500, max_steps=100_000,
+                      eval_every=1000, log_every=20, optimizer="adamw8bit", activation_checkpointing=True,
+                      num_workers=4),
+    },
 }
+PRESET_NAMES = tuple(PRESETS)
+
+
+def preset_entry(name: str, part: str) -> dict[str, Any]:
+    """A copy of `PRESETS[name][part]` (part: datacube, graph, spectrum, language, fusion, system, train);
+    an unknown preset name is an InputValidationError naming the allowed ones."""
+    return dict(choose("preset", name, PRESETS)[part])
+
+
+def language_config(name: str, vocab_size: int | None = None) -> LanguageConfig:
+    """The preset's LM: its table entry, `spectral_dim` = the preset's spectrum width, and the vocabulary
+    `vocab_size` (default: the table's, else the corpus tokenizer's)."""
+    from astrobio.data.tokenizer import TokenizerConfig
+
+    lm = preset_entry(name, "language")
+    lm["spectral_dim"] = preset_entry(name, "spectrum")["dim"]
+    lm["vocab_size"] = vocab_size or lm.get("vocab_size") or TokenizerConfig().vocab_size
+    return LanguageConfig(**lm)
+
+
+def train_defaults(name: str) -> dict[str, Any]:
+    """The trainer's defaults for preset `name` (TrainConfig fields)."""
+    return preset_entry(name, "train")
+
+
 N_PHYSICS_FEATURES = 4  # MultiModalBatch.physics_features width
 
 
@@ -83,22 +166,14 @@ class SystemConfig:
 
     @classmethod
     def from_name(cls, name: str, vocab_size: int | None = None, **overrides: Any) -> "SystemConfig":
-        """Preset `tiny|small|base|xl`. `vocab_size` sets the LM vocabulary (default: the corpus tokenizer's
-        `TokenizerConfig.vocab_size` for tiny/small, the Llama 32000 for base/xl); `overrides` replace
-        top-level fields (e.g. gradient_checkpointing=True)."""
-        from astrobio.data.tokenizer import TokenizerConfig
-
-        if name not in PRESET_NAMES:
-            raise InputValidationError("preset", name, f"one of {PRESET_NAMES}")
-        spectrum = SpectrumEncoderConfig.from_name(name)
-        fusion = FusionConfig.from_name(name)
-        fusion.n_physics = physics_token_width(len(OBSERVED_NUMERIC_FIELDS))
-        lm = dict(spectral_dim=spectrum.dim, **SYSTEM_LANGUAGE_OVERRIDES.get(name, {}))
-        if vocab_size is not None or name in ("tiny", "small"):
-            lm["vocab_size"] = vocab_size or TokenizerConfig().vocab_size
+        """Preset `tiny|small|base|xl` from `PRESETS`. `vocab_size` sets the LM vocabulary (default: the corpus
+        tokenizer's `TokenizerConfig.vocab_size` for tiny/small, the Llama 32000 for base/xl); `overrides`
+        replace top-level fields (e.g. gradient_checkpointing=True)."""
         parts = dict(datacube=DatacubeConfig.from_name(name), graph=GraphVAEConfig.from_name(name),
-                     spectrum=spectrum, language=LanguageConfig.from_name(name, **lm),
-                     fusion=fusion, loss=LossConfig(), dropout=0.1 if name != "tiny" else 0.0)
+                     spectrum=SpectrumEncoderConfig.from_name(name), language=language_config(name, vocab_size),
+                     fusion=dataclasses.replace(FusionConfig.from_name(name),
+                                                n_physics=physics_token_width(len(OBSERVED_NUMERIC_FIELDS))),
+                     loss=LossConfig(), **preset_entry(name, "system"))
         return cls(**{**parts, **overrides})
 
     def to_dict(self) -> Dict[str, Any]:

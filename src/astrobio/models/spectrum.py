@@ -20,7 +20,7 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
-from astrobio.errors import InputValidationError, choose
+from astrobio.errors import InputValidationError
 from astrobio.models.fusion import Block, run_blocks
 
 SIGMA_FLOOR_PPM = 1.0  # below any instrument noise floor (JWST NIRSpec PRISM ≳ 10 ppm); guards σ = 0
@@ -53,15 +53,10 @@ class SpectrumEncoderConfig:
 
     @classmethod
     def from_name(cls, name: str) -> "SpectrumEncoderConfig":
-        return cls(**choose("preset", name, SPECTRUM_PRESETS))
+        """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
+        from astrobio.models.presets import preset_entry
 
-
-SPECTRUM_PRESETS = {
-    "tiny": dict(stem_channels=8, n_down=4, dim=32, depth=1, n_heads=2),
-    "small": dict(stem_channels=32, n_down=3, dim=96, depth=2, n_heads=4),
-    "base": dict(stem_channels=128, n_down=3, dim=512, depth=6, n_heads=8, mlp_ratio=4.0, n_fourier=16),
-    "xl": dict(stem_channels=256, n_down=3, dim=1024, depth=12, n_heads=16, mlp_ratio=4.0, n_fourier=16),
-}
+        return cls(**preset_entry(name, "spectrum"))
 
 
 class SpectrumEncoder(nn.Module):

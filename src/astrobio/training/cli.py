@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 import typer
 
-from astrobio.training.config import OPTIMIZERS, PRECISIONS, PRESET_DEFAULTS, TRACKERS, TrainConfig, load_yaml
+from astrobio.models.presets import PRESET_NAMES
+from astrobio.training.config import OPTIMIZERS, PRECISIONS, QUANTIZATIONS, TRACKERS, TrainConfig, load_yaml
 
 
 def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
@@ -43,12 +44,59 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
     system_config = SystemConfig.from_name(cfg.preset, gradient_checkpointing=cfg.activation_checkpointing)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
     model = UnifiedMultiModalSystem(system_config)
+    prepare_finetuning(model, cfg)
 
     def loss_fn(outputs, batch):
         return compute_multimodal_loss(outputs, batch, system_config.loss)
 
     return {"model": model, "loss_fn": loss_fn, "train": datasets["train"], "val": datasets["val"],
             "system_config": system_config, "fingerprint": data_fingerprint(data)}
+
+
+def prepare_finetuning(model, cfg: TrainConfig):
+    """Apply `cfg`'s fine-tuning to a freshly built system, in place: `init_language_from` replaces the
+    language model by a local Hugging Face Llama checkpoint (`load_pretrained_llama`, optionally 4-/8-bit
+    through bitsandbytes), and `lora_rank` > 0 freezes the adapted projections of the language model and of
+    the fusion (`lora_targets`, default the memory planner's) and trains peft LoRA adapters on them. Used
+    by training and, to rebuild the same module tree before loading a checkpoint, by evaluation.
+    The system config is updated to the loaded LM's shape, so checkpoints record what was trained."""
+    import torch
+
+    from astrobio.errors import InputValidationError
+    from astrobio.models.language import load_pretrained_llama
+    from astrobio.models.lora import ALL_LINEAR_TARGETS, ATTENTION_TARGETS, PREFIX_MODULES, apply_lora, prepare_qlora
+
+    quant = None if cfg.language_quantization == "none" else cfg.language_quantization
+    if cfg.init_language_from:
+        old = model.config.language  # its vocabulary is the corpus tokenizer's, whose ids the data holds
+        corpus_vocab = old.vocab_size
+        lm = load_pretrained_llama(cfg.init_language_from, quant, seed=cfg.seed, n_numerical=old.n_numerical,
+                                   spectral_dim=old.spectral_dim, n_prefix_tokens=old.n_prefix_tokens,
+                                   gradient_checkpointing=old.gradient_checkpointing)
+        if lm.config.vocab_size < corpus_vocab:
+            raise InputValidationError("init_language_from vocab_size", lm.config.vocab_size,
+                                       f">= {corpus_vocab}, the corpus tokenizer's vocabulary the data uses")
+        if model.config.language.hidden_size != lm.config.hidden_size:  # the fusion's text projection follows
+            model.project["text"] = torch.nn.Sequential(torch.nn.LayerNorm(lm.config.hidden_size),
+                                                        torch.nn.Linear(lm.config.hidden_size, model.config.fusion.dim))
+        model.language, model.config.language = lm, lm.config
+    if cfg.lora_rank:
+        targets = cfg.lora_targets or (ALL_LINEAR_TARGETS if quant else ATTENTION_TARGETS)
+        alpha = 2 * cfg.lora_rank  # the QLoRA paper's r=16, alpha=32 and peft's r=8, alpha=16 ratio
+        if quant:
+            model.language = prepare_qlora(model.language, r=cfg.lora_rank, alpha=alpha, target_modules=targets,
+                                           gradient_checkpointing=True, seed=cfg.seed)
+        else:
+            train = PREFIX_MODULES if model.config.language.n_prefix_tokens else ()
+            model.language = apply_lora(model.language, r=cfg.lora_rank, alpha=alpha, target_modules=targets,
+                                        modules_to_train=train, seed=cfg.seed)
+        fusion_targets = [t for t in targets if t in ATTENTION_TARGETS]  # the fusion's named projections
+        if fusion_targets:
+            model.fusion = apply_lora(model.fusion, r=cfg.lora_rank, alpha=alpha, target_modules=fusion_targets,
+                                      seed=cfg.seed + 1)
+            for name, p in model.fusion.named_parameters():  # only the adapted projections' bases stay frozen
+                p.requires_grad = "lora_" in name or ".base_layer." not in name
+    return model
 
 
 def resolve_config(config: Optional[Path], resume: Optional[str], out: Path, overrides: dict[str, Any]) -> TrainConfig:
@@ -72,7 +120,7 @@ def resolve_config(config: Optional[Path], resume: Optional[str], out: Path, ove
 def train(
     data: Path = typer.Option(..., "--data", help="Store directory (index.sqlite + HDF5 shards)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config, history, checkpoints, tensorboard)."),
-    preset: Optional[str] = typer.Option(None, help=f"Model preset, one of {tuple(PRESET_DEFAULTS)} (default tiny); "
+    preset: Optional[str] = typer.Option(None, help=f"Model preset, one of {PRESET_NAMES} (default tiny); "
                                                     "sets recommended lr, batch size, schedule."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of TrainConfig fields."),
     resume: Optional[str] = typer.Option(None, help="'auto' (RUN/checkpoints/last.pt if present) or a checkpoint."),
@@ -95,6 +143,16 @@ def train(
     activation_checkpointing: Optional[bool] = typer.Option(
         None, "--activation-checkpointing/--no-activation-checkpointing"),
     deterministic: Optional[bool] = typer.Option(None, "--deterministic/--no-deterministic"),
+    lora_rank: Optional[int] = typer.Option(None, "--lora-rank",
+                                            help="LoRA rank on the LM and fusion projections (0 = full training)."),
+    lora_targets: Optional[list[str]] = typer.Option(None, "--lora-targets",
+                                                     help="Projection names to adapt (repeat; default q,k,v,o; "
+                                                          "with 4-bit every LM linear layer)."),
+    init_language_from: Optional[Path] = typer.Option(None, "--init-language-from",
+                                                      help="Local Hugging Face Llama checkpoint directory."),
+    language_quantization: Optional[str] = typer.Option(None, "--language-quantization",
+                                                        help=f"One of {QUANTIZATIONS} (bitsandbytes; needs "
+                                                             "--init-language-from and --lora-rank)."),
 ) -> None:
     """Train the unified multi-modal system; under `torchrun` it runs DDP automatically."""
     from rich.console import Console
@@ -109,7 +167,10 @@ def train(
                      lr_decay_steps=lr_decay_steps, optimizer=optimizer,
                      precision=precision, num_workers=workers, eval_every=eval_every, log_every=log_every,
                      patience=patience, tracking=tracking, activation_checkpointing=activation_checkpointing,
-                     deterministic=deterministic)
+                     deterministic=deterministic, lora_rank=lora_rank,
+                     lora_targets=tuple(lora_targets) if lora_targets else None,
+                     init_language_from=str(init_language_from) if init_language_from else None,
+                     language_quantization=language_quantization)
     try:
         cfg = resolve_config(config, resume, out, overrides)
     except AstrobioError as exc:
@@ -119,6 +180,8 @@ def train(
                         format=f"%(asctime)s [rank {ctx.rank}] %(levelname)s %(name)s: %(message)s")
     try:
         run = build_system_run(cfg, data, ctx)
+        if ctx.is_main:
+            _print_plan(cfg, ctx.device, run["train"])
         run_config = {"system": run["system_config"].to_dict(), "data": str(data.resolve())}
         if ctx.is_main:
             import yaml
@@ -138,6 +201,20 @@ def train(
     cleanup(ctx)
     if ctx.is_main:
         Console().print_json(json.dumps(summary))
+
+
+def _print_plan(cfg: TrainConfig, device, train_dataset) -> None:
+    """The memory planner's row for exactly this run (what `astrobio memory` shows for these settings)."""
+    from astrobio.models.memory import device_memory_gib, plan_training
+
+    text_tokens = train_dataset.max_text_tokens
+    row = plan_training(cfg, device.type, text_tokens, device_memory_gib(device))
+    trainable = "" if not cfg.lora_rank else f", LoRA r={cfg.lora_rank}"
+    logging.getLogger("astrobio.training").info(
+        "plan: preset %s, strategy '%s'%s, micro-batch %d, %d text tokens: weights %.3f + grads %.3f + optimizer "
+        "%.3f + activations %.3f = %.3f GiB on %s (%s)", cfg.preset, row.strategy, trainable, cfg.batch_size,
+        text_tokens, row.weights_gb, row.gradients_gb, row.optimizer_gb, row.activations_gb, row.total_gb,
+        device.type, "fits" if row.fits else "does NOT fit")
 
 
 def _fail(exc: Exception) -> None:

@@ -16,10 +16,12 @@ from astrobio.errors import InputValidationError
 OPTIMIZERS = ("adamw", "adamw8bit")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TRACKERS = ("tensorboard", "wandb", "mlflow", "none")
+QUANTIZATIONS = ("none", "4bit", "8bit")
 
 # Fields that change the training trajectory: a resume that changes one of them is no longer exact.
 TRAJECTORY_FIELDS = ("preset", "lr", "min_lr_ratio", "weight_decay", "betas", "optimizer", "warmup_steps",
-                     "lr_decay_steps", "batch_size", "grad_accum_steps", "grad_clip", "precision", "seed")
+                     "lr_decay_steps", "batch_size", "grad_accum_steps", "grad_clip", "precision", "seed",
+                     "lora_rank", "lora_targets", "init_language_from", "language_quantization")
 
 
 @dataclass
@@ -75,9 +77,22 @@ class TrainConfig:
     """Experiment tracker: 'tensorboard' (offline, default), 'wandb', 'mlflow' or 'none'."""
     deterministic: bool = False
     """Use torch deterministic algorithms (exact CPU resume and reproducible curves; slower on GPU)."""
+    lora_rank: int = 0
+    """LoRA rank r (Hu et al. 2021, via peft) on the language model's and the fusion's `lora_targets`
+    projections: their base weights are frozen, adapters (alpha = 2r) trained; 0 = train every weight.
+    The memory planner's `lora` / `qlora` rows are this with r = 8 / 16 (qlora: `language_quantization` 4bit)."""
+    lora_targets: tuple[str, ...] = ()
+    """Projection names to adapt; () = the planner's: q,k,v,o (QLoRA: every LM linear layer, as the paper)."""
+    init_language_from: str = ""
+    """A local Hugging Face Llama checkpoint directory whose trunk initialises the language model (its
+    vocabulary must cover the corpus tokenizer's ids); "" = random initialisation."""
+    language_quantization: str = "none"
+    """Load `init_language_from` in 4-bit NF4 (QLoRA) or 8-bit (LLM.int8) through bitsandbytes, frozen
+    (needs `lora_rank` > 0), or 'none'."""
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # YAML gives lists
+        self.lora_targets = tuple(str(t) for t in self.lora_targets)
         self.validate()
 
     def validate(self) -> None:
@@ -91,11 +106,20 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("tracking", self.tracking, TRACKERS)
+        _choice("language_quantization", self.language_quantization, QUANTIZATIONS)
+        if self.language_quantization != "none" and not self.init_language_from:
+            raise InputValidationError("language_quantization", self.language_quantization,
+                                       "'none' unless --init-language-from names a checkpoint to quantise")
+        if self.language_quantization != "none" and self.lora_rank == 0:
+            raise InputValidationError("lora_rank", 0, "a rank >= 1: a quantised language model is frozen, "
+                                                       "only adapters train")
+        if self.lora_targets and self.lora_rank == 0:
+            raise InputValidationError("lora_targets", list(self.lora_targets), "used only with --lora-rank >= 1")
         for name in ("max_steps", "batch_size", "grad_accum_steps", "eval_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputValidationError(name, value, "an integer >= 1")
-        for name in ("warmup_steps", "lr_decay_steps", "patience", "num_workers", "seed"):
+        for name in ("warmup_steps", "lr_decay_steps", "patience", "num_workers", "seed", "lora_rank"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputValidationError(name, value, "an integer >= 0")
@@ -105,15 +129,16 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["betas"] = list(self.betas)
+        d["betas"], d["lora_targets"] = list(self.betas), list(self.lora_targets)
         return d
 
     @classmethod
     def for_preset(cls, preset: str, **overrides: Any) -> TrainConfig:
-        """Recommended settings for a model preset (`PRESET_DEFAULTS`), then `overrides`."""
-        if preset not in PRESET_DEFAULTS:
-            raise InputValidationError("preset", preset, f"one of {tuple(PRESET_DEFAULTS)}")
-        return cls(**{"preset": preset, **PRESET_DEFAULTS[preset], **overrides})
+        """Recommended settings for a model preset (its `train` entry in `astrobio.models.presets.PRESETS`),
+        then `overrides`."""
+        from astrobio.models.presets import train_defaults
+
+        return cls(**{"preset": preset, **train_defaults(preset), **overrides})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -132,19 +157,6 @@ class TrainConfig:
         d = self.to_dict()
         d.update({k: v for k, v in overrides.items() if v is not None})
         return TrainConfig.from_dict(d)
-
-
-# Per-preset starting points (the CLI's defaults; --config and flags override them). Small models tolerate a
-# 10× higher peak lr than the seed's 1e-4; `xl` keeps the seed's recipe: lr 1e-4, micro-batch 1 × 32
-# accumulation, 8-bit AdamW and activation checkpointing.
-PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tiny": dict(lr=1e-3, batch_size=8, warmup_steps=10, max_steps=200, eval_every=25, log_every=5),
-    "small": dict(lr=1e-3, batch_size=8, warmup_steps=20, max_steps=600, eval_every=50, log_every=10),
-    "base": dict(lr=3e-4, batch_size=16, warmup_steps=200, max_steps=20_000, eval_every=500, log_every=20,
-                 num_workers=4),
-    "xl": dict(lr=1e-4, batch_size=1, grad_accum_steps=32, warmup_steps=500, max_steps=100_000, eval_every=1000,
-               log_every=20, optimizer="adamw8bit", activation_checkpointing=True, num_workers=4),
-}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
