@@ -69,14 +69,18 @@ class RetrievalConfig:
     cloud_prior_log10_bar: tuple[float, float] = (0.0, 1.5)
     radius_bounds_ratio: tuple[float, float] = (0.7, 1.3)  # R_c / observed radius
     radius_prior_sd_ratio: float = 0.1
-    temperature_bounds_ln: tuple[float, float] = (-0.7, 0.7)  # ln(T / T_guess)
-    temperature_prior_sd_ln: float = 0.25
+    # ln(T / T_guess): the limb of a thick greenhouse atmosphere can be far warmer than T_eq (the
+    # world's limb temperature, its climate's upper-level mean, spans ~0.65-2.6 T_eq), a thin one
+    # near the skin temperature 2^-1/4 T_eq; a weak prior over 0.5-3 T_eq.
+    temperature_bounds_ln: tuple[float, float] = (-0.7, 1.1)
+    temperature_prior_sd_ln: float = 0.4
     bin_factor: int = 4  # adjacent data bins averaged together (the largest divisor of n_bins <= this)
     oversample: int = 2  # model sub-samples per averaged bin
     start_iterations: int = 4  # steps taken from every start before the best is refined alone
     max_iterations: int = 40
     nested_iterations: int = 12
     tolerance_chi2: float = 1e-2  # stop when an accepted step lowers the objective by less
+    limit_steps: int = 2  # Gauss-Newton steps of the other parameters along an undetected gas's grid
     refit_min_delta_chi2: float = 4.0  # nested fits are refitted only where removing the gas costs this much
     constrained_shrink: float = 0.5  # constrained: posterior sd <= this x prior sd
     detection_threshold_sigma: float = 3.0  # a gas the observer adopts must be detected at least this well
@@ -96,7 +100,8 @@ class RetrievalConfig:
             raise InputValidationError("cloud_prior_log10_bar", (mean, sd), "finite (mean, sd) with sd > 0")
         check_finite_range("radius_prior_sd_ratio", self.radius_prior_sd_ratio, 1e-6, 10.0)
         check_finite_range("temperature_prior_sd_ln", self.temperature_prior_sd_ln, 1e-6, 10.0)
-        for name in ("bin_factor", "oversample", "start_iterations", "max_iterations", "nested_iterations"):
+        for name in ("bin_factor", "oversample", "start_iterations", "max_iterations", "nested_iterations",
+                     "limit_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputValidationError(name, value, "an int >= 1")
@@ -366,7 +371,7 @@ def retrieve(spectrum, *, planet_radius_earth: float, planet_mass_earth: float, 
     occam_n = np.array([_laplace(p, jac_n[i], nested_free[i])[1] for i in range(_N_GAS)])
     detection = bayes_factor_sigma(-0.5 * (phi_best - phi_n) + occam - occam_n)
     weak = np.flatnonzero(detection < config.detection_threshold_sigma)
-    limits = _upper_limits(p, u_best, chi2_best, weak)
+    limits = _upper_limits(p, u_best, jac[0], weak, config.limit_steps)
     return _result(p, config, u_best, sd, detection, limits, chi2_best, bool(conv[0]))
 
 
@@ -376,21 +381,47 @@ _LIMIT_GRID_STEP_DEX = 1.0
 _LIMIT_FINE_STEP_DEX = 0.02
 
 
-def _upper_limits(p: _Problem, u: np.ndarray, chi2: float, gases: np.ndarray) -> dict[int, tuple[float, float]]:
-    """68 % and 95 % upper limits (log10 VMR) of each gas in `gases` from its posterior along its own
-    axis (prior x likelihood with the other parameters at the optimum: one batched model call).
-    An undetected gas has a one-sided posterior that the Laplace width misdescribes."""
+def _upper_limits(p: _Problem, u: np.ndarray, jac: np.ndarray, gases: np.ndarray,
+                  steps: int) -> dict[int, tuple[float, float]]:
+    """68 % and 95 % upper limits (log10 VMR) of each gas in `gases` from its profile posterior:
+    on a grid of the gas's abundance the other parameters take `steps` Gauss-Newton steps from the
+    optimum (chord method: the optimum's Jacobian, one batched model call per step), so a gas whose
+    excess can be absorbed by the temperature, radius or cloud deck (e.g. CO2 raising the mean
+    molecular weight) is not excluded as it would be with the rest held fixed. An undetected gas
+    has a one-sided posterior that the Laplace width misdescribes."""
     if gases.size == 0:
         return {}
     lo, hi = p.lo[0], p.hi[0]
     grid = np.linspace(lo, hi, int(round((hi - lo) / _LIMIT_GRID_STEP_DEX)) + 1)
-    rows = np.repeat(u[None], gases.size * grid.size, axis=0)
-    rows[np.arange(rows.shape[0]), np.repeat(gases, grid.size)] = np.tile(grid, gases.size)
-    chi2_grid = (((p.depth - p.model(rows)) / p.sigma) ** 2).sum(axis=1).reshape(gases.size, grid.size)
+    which = np.repeat(gases, grid.size)
+    rows = np.repeat(u[None], which.size, axis=0)
+    rows[np.arange(which.size), which] = np.tile(grid, gases.size)
+    w = 1.0 / p.sigma
+    jw = jac * w[:, None]  # [N, K]
+    prec = 1.0 / p.prior_sd**2
+
+    def penalty(r: np.ndarray, m: np.ndarray) -> np.ndarray:  # chi^2 + prior of every parameter
+        return (((p.depth - m) * w) ** 2).sum(axis=1) + (((r - p.prior_mean) / p.prior_sd) ** 2).sum(axis=1)
+
+    m = p.model(rows)
+    best = penalty(rows, m)
+    for _ in range(steps):
+        resid = (p.depth - m) * w  # [R, N]
+        step = np.zeros_like(rows)
+        for k in gases:  # the others' normal equations, without the gas on the grid
+            sel = which == k
+            o = np.arange(_K) != k
+            a = jw[:, o].T @ jw[:, o] + np.diag(prec[o])
+            g = resid[sel] @ jw[:, o] - (rows[sel][:, o] - p.prior_mean[o]) * prec[o]
+            step[np.ix_(sel, o)] = np.linalg.solve(a, g.T).T
+        rows = np.clip(rows + step, p.lo, p.hi)
+        m = p.model(rows)
+        best = np.minimum(best, penalty(rows, m))  # the lowest real point found: an upper bound on the profile
+    best = best.reshape(gases.size, grid.size)
     fine = np.arange(lo, hi + 1e-9, _LIMIT_FINE_STEP_DEX)
     out = {}
     for j, k in enumerate(gases):
-        log_post = -0.5 * (np.interp(fine, grid, chi2_grid[j] - chi2) + ((fine - p.prior_mean[k]) / p.prior_sd[k]) ** 2)
+        log_post = -0.5 * np.interp(fine, grid, best[j] - best[j].min())
         cdf = np.cumsum(np.exp(log_post - log_post.max()))
         cdf /= cdf[-1]
         out[int(k)] = (float(np.interp(0.68, cdf, fine)), float(np.interp(0.95, cdf, fine)))
@@ -412,7 +443,10 @@ def _result(p: _Problem, config: RetrievalConfig, u: np.ndarray, sd: np.ndarray,
     lo[_I_TEMP], hi[_I_TEMP] = p.temperature_k * math.exp(p.lo[_I_TEMP]), p.temperature_k * math.exp(p.hi[_I_TEMP])
 
     def interval(z: float, which: int) -> dict[str, tuple[float, float]]:
-        return {n: (float(lo[k]), limits[k][which]) if k in limits else
+        # An upper limit is no tighter than the Laplace width, which carries the correlations
+        # the profile's few chord steps may miss (e.g. CO2 against the temperature).
+        return {n: (float(lo[k]), max(limits[k][which], float(min(hi[k], estimate[k] + z * sigma[k]))))
+                if k in limits else
                 (float(max(lo[k], estimate[k] - z * sigma[k])), float(min(hi[k], estimate[k] + z * sigma[k])))
                 for k, n in enumerate(PARAMETER_NAMES)}
 
