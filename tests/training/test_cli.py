@@ -139,7 +139,11 @@ def test_lora_from_the_cli_trains_only_adapters_and_evaluation_rebuilds_it(tiny_
     assert torch.equal(state["model"][base], init[base]) and torch.equal(first[base], init[base])
     head = "classifier.4.weight"  # the heads and encoders train fully
     assert not torch.equal(state["model"][head], init[head])
-    fresh.load_state_dict(state["model"])  # the same module tree: evaluation can rebuild and load it
+    fresh.load_state_dict(state["model"])  # the same module tree
+    from astrobio.evaluation.inference import load_trained
+
+    loaded = load_trained(run)  # evaluation rebuilds the adapters and loads the best weights
+    assert torch.equal(loaded.model.state_dict()[adapters[0]], first[adapters[0]])
     # the planner's row for these flags is the lora row adjusted to CPU fp32, with r = 4
     s = training_strategy(cfg, "cpu")
     assert s.lm_mode == "lora" and s.lora_r == 4 and s.lora_targets == STRATEGIES["lora"].lora_targets

@@ -53,13 +53,15 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx) -> dict[str, Any]:
             "system_config": system_config, "fingerprint": data_fingerprint(data)}
 
 
-def prepare_finetuning(model, cfg: TrainConfig):
+def prepare_finetuning(model, cfg: TrainConfig, load_language: bool = True):
     """Apply `cfg`'s fine-tuning to a freshly built system, in place: `init_language_from` replaces the
     language model by a local Hugging Face Llama checkpoint (`load_pretrained_llama`, optionally 4-/8-bit
     through bitsandbytes), and `lora_rank` > 0 freezes the adapted projections of the language model and of
     the fusion (`lora_targets`, default the memory planner's) and trains peft LoRA adapters on them. Used
-    by training and, to rebuild the same module tree before loading a checkpoint, by evaluation.
-    The system config is updated to the loaded LM's shape, so checkpoints record what was trained."""
+    by training and, to rebuild the same module tree before loading a checkpoint, by evaluation
+    (`load_language=False`: the system config already has the loaded LM's shape and the checkpoint holds its
+    weights, so only a quantised LM is read again). The system config is updated to the loaded LM's shape,
+    so checkpoints record what was trained."""
     import torch
 
     from astrobio.errors import InputValidationError
@@ -67,7 +69,7 @@ def prepare_finetuning(model, cfg: TrainConfig):
     from astrobio.models.lora import ALL_LINEAR_TARGETS, ATTENTION_TARGETS, PREFIX_MODULES, apply_lora, prepare_qlora
 
     quant = None if cfg.language_quantization == "none" else cfg.language_quantization
-    if cfg.init_language_from:
+    if cfg.init_language_from and (load_language or quant):
         old = model.config.language  # its vocabulary is the corpus tokenizer's, whose ids the data holds
         corpus_vocab = old.vocab_size
         lm = load_pretrained_llama(cfg.init_language_from, quant, seed=cfg.seed, n_numerical=old.n_numerical,
