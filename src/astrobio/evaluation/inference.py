@@ -63,6 +63,11 @@ def load_trained(run_dir: str | Path, data: str | Path | None = None, device: st
                            "statistics and tokenizer it was trained with): retrain it with this astrobio version")
     cfg = ckpt["config"]
     model = UnifiedMultiModalSystem(SystemConfig.from_dict(cfg["system"]))
+    if cfg["train"].get("lora_rank"):  # the adapters' module tree, as training built it
+        from astrobio.training.cli import prepare_finetuning
+        from astrobio.training.config import TrainConfig
+
+        prepare_finetuning(model, TrainConfig.from_dict(cfg["train"]), load_language=False)
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
     data_path = Path(data or cfg.get("data") or json.loads((run_dir / "run_info.json").read_text())["config"]["data"])
