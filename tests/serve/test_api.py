@@ -287,3 +287,25 @@ def test_one_log_line_per_request(client, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "astrobio.serve"]
     assert len(lines) == 2
     assert " GET /api/health 200 " in lines[0] and " GET /api/planets/nope 404 " in lines[1]
+
+
+def test_predict_list_where_the_simulator_refuses_one(client, predictor, monkeypatch):
+    from astrobio.errors import InputValidationError
+    from astrobio.evaluation import predict as P
+
+    real = P.predict_truths
+
+    def refusing(loaded, truths, **kw):
+        if any(t.name == "boom" for t in truths):
+            raise InputValidationError("temperature_k", 5529.4, "a finite value [0.0, 5000.0] K")
+        return real(loaded, truths, **kw)
+
+    monkeypatch.setattr(P, "predict_truths", refusing)
+    good = _catalog_row("Kepler-442 b")
+    r = client.post("/api/predict", json=[good, {**good, "name": "boom"}])
+    assert r.status_code == 200, r.text
+    a, b = r.json()["results"]
+    assert a["modelled"] and not b["modelled"]
+    assert b["error"] == {"field": "temperature_k", "value": 5529.4, "expected": "a finite value [0.0, 5000.0] K"}
+    alone = client.post("/api/predict", json={**good, "name": "boom"})
+    assert alone.status_code == 200 and alone.json()["results"][0]["error"]["field"] == "temperature_k"

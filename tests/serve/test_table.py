@@ -67,3 +67,34 @@ def test_serve_cli_bad_run_is_one_line_exit_2(tmp_path):
     assert result.exit_code == 2
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "run" in lines[0] and "Traceback" not in result.output
+
+
+def test_a_planet_the_simulator_refuses_costs_only_its_own_row(monkeypatch):
+    """One refusal inside a chunk: the chunk is redone planet by planet and the refused one gets its reason."""
+    from types import SimpleNamespace
+
+    from astrobio.errors import InputValidationError
+    from astrobio.evaluation import predict as P
+    from astrobio.serve import table as T
+    from astrobio.world import simulate
+
+    def refuse(truths):
+        if any(t.name == "boom" for t in truths):
+            raise InputValidationError("temperature_k", 5529.4, "a finite value [0.0, 5000.0] K")
+
+    def fake_predict(loaded, truths, **kw):
+        refuse(truths)
+        return [{"name": t.name} for t in truths]
+
+    def fake_simulate(truths, **kw):
+        refuse(truths)
+        return [f"run of {t.name}" for t in truths]
+
+    monkeypatch.setattr(P, "predict_truths", fake_predict)
+    monkeypatch.setattr(simulate, "simulate_runs", fake_simulate)
+    monkeypatch.setattr("astrobio.world.simulate_runs", fake_simulate, raising=False)
+    part = [SimpleNamespace(name=n) for n in ("a", "boom", "c")]
+    rows, runs, failures = T._predict_part(None, part, 0, 5, 1.0, "demo")
+    assert [r["name"] for r in rows] == ["a", "c"] and runs == ["run of a", "run of c"]
+    assert failures == [("boom", "the simulator failed: invalid temperature_k=5529.4: expected a finite value "
+                                 "[0.0, 5000.0] K")]

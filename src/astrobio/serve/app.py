@@ -106,40 +106,56 @@ class Predictor:
             self._states[seed] = (random.getstate(), np.random.get_state(), torch.get_rng_state())
         return self._states[seed]
 
-    def predict(self, planets: list[S.CatalogPlanet], seed: int) -> list[S.PredictedPlanet]:
+    def _predict(self, truths, seed: int) -> list[dict]:
         import torch
 
         from astrobio.evaluation import predict as P
+
+        py_state, np_state, torch_state = self._rng_state(seed)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.set_rng_state(torch_state)
+        return P.predict_truths(self.loaded, truths, seed=seed, mc_samples=self.mc_samples,
+                                temperature=self.temperature)
+
+    def predict(self, planets: list[S.CatalogPlanet], seed: int) -> list[S.PredictedPlanet]:
         from astrobio.world.catalog import catalog_truth_from_row
         from astrobio.world.types import validate_truth
 
-        results: list[S.PredictedPlanet | None] = []
-        truths = []
-        for p in planets:
+        results: dict[int, S.PredictedPlanet] = {}
+        truths: dict[int, Any] = {}
+        for i, p in enumerate(planets):
             try:
-                truth = catalog_truth_from_row(p.catalog_row())
-                validate_truth(truth)
+                truths[i] = catalog_truth_from_row(p.catalog_row())
+                validate_truth(truths[i])
             except InputValidationError as exc:
-                results.append(S.PredictedPlanet(name=p.name, modelled=False, error=S.ErrorDetail(
-                    field=exc.field, value=jsonable_encoder(exc.value), expected=exc.expected)))
-                continue
-            results.append(None)
-            truths.append(truth)
-        if truths:
-            with self._lock:
-                py_state, np_state, torch_state = self._rng_state(seed)
-                random.setstate(py_state)
-                np.random.set_state(np_state)
-                torch.set_rng_state(torch_state)
-                rows = iter(P.predict_truths(self.loaded, truths, seed=seed, mc_samples=self.mc_samples,
-                                             temperature=self.temperature))
-        out = []
-        for p, r in zip(planets, results):
-            if r is None:
-                row = next(rows)
-                r = S.PredictedPlanet(name=p.name, modelled=True, prediction={k: _json_float(v) for k, v in row.items()})
-            out.append(r)
-        return out
+                truths.pop(i, None)
+                results[i] = _unmodelled(p.name, exc)
+        with self._lock:
+            try:
+                rows = dict(zip(truths, self._predict(list(truths.values()), seed))) if truths else {}
+            except AstrobioError:
+                if len(truths) == 1:
+                    raise
+                # the simulator refused one of them: redo one by one, so only that planet gets the reason
+                rows = {}
+                for i, t in truths.items():
+                    try:
+                        rows[i] = self._predict([t], seed)[0]
+                    except AstrobioError as exc:
+                        results[i] = _unmodelled(planets[i].name, exc)
+        for i, row in rows.items():
+            results[i] = S.PredictedPlanet(name=planets[i].name, modelled=True,
+                                           prediction={k: _json_float(v) for k, v in row.items()})
+        return [results[i] for i in range(len(planets))]
+
+
+def _unmodelled(name: str, exc: Exception) -> S.PredictedPlanet:
+    if isinstance(exc, InputValidationError):
+        err = S.ErrorDetail(field=exc.field, value=jsonable_encoder(exc.value), expected=exc.expected)
+    else:
+        err = S.ErrorDetail(field="planet", value=name, expected=f"a planet the simulator can model ({exc})")
+    return S.PredictedPlanet(name=name, modelled=False, error=err)
 
 
 def _json_float(v):
@@ -333,8 +349,8 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
             raise ServeError(503, "run", None, "a server started with a trained run (astrobio serve RUN)")
         try:
             results = predictor.predict(items, seed)
-        except AstrobioError as exc:  # a planet that slipped past validation: its reason, never a 500
-            raise ServeError(422, "body", None, str(exc)) from None
+        except AstrobioError as exc:  # a lone planet the simulator refused past validation: its reason
+            results = [_unmodelled(items[0].name, exc)]
         return {"seed": seed, "mc_samples": predictor.mc_samples, "results": results}
 
     app.add_middleware(_AccessLog)

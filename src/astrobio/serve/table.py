@@ -153,6 +153,35 @@ def planet_record(row: dict, run) -> dict[str, Any]:
     return rec
 
 
+def _predict_part(loaded, part, seed: int, mc_samples: int, temperature: float, resolution: str):
+    """(rows, runs, failures) for a chunk of truths. When the simulator refuses one planet of the chunk, the
+    planets are redone one by one, so that one planet's reason never costs the others their prediction."""
+    from astrobio.errors import AstrobioError
+    from astrobio.evaluation import predict as P
+    from astrobio.world import simulate_runs
+
+    def both(truths):
+        rows = P.predict_truths(loaded, truths, seed=seed, mc_samples=mc_samples, temperature=temperature)
+        return rows, simulate_runs(truths, seed=seed, resolution=resolution)
+
+    try:
+        rows, runs = both(part)
+        return rows, runs, []
+    except AstrobioError:
+        if len(part) == 1:
+            raise
+    rows, runs, failures = [], [], []
+    for truth in part:
+        try:
+            r, u = both([truth])
+        except AstrobioError as exc:
+            failures.append((truth.name, f"the simulator failed: {exc}"))
+            continue
+        rows += r
+        runs += u
+    return rows, runs, failures
+
+
 def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int = CATALOG_MC_SAMPLES,
                 store_path: Path | None = None, progress: bool = False) -> CatalogTable:
     """Predict `truths` with the run's model and collect what the page shows; runs go to `store_path`."""
@@ -162,29 +191,29 @@ def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int =
     from astrobio.evaluation import predict as P
     from astrobio.evaluation.inference import load_trained
     from astrobio.training.trainer import seed_everything
-    from astrobio.world import simulate_runs
 
     loaded = load_trained(run_dir)
     temperature = P.temperature_of(run_dir)
     resolution = loaded.data_state["resolution"]  # as predict_truths simulates: the stored runs must match
     store = RealDataStorage(store_path) if store_path else None
-    planets, maps = [], []
+    planets, maps, skipped, grid = [], [], list(skipped), None
     seed_everything(seed)
     with Progress(disable=not progress) as bar:
         task = bar.add_task("predict catalog for serving", total=len(truths))
         for start in range(0, len(truths), CHUNK):
             part = truths[start:start + CHUNK]
-            rows = P.predict_truths(loaded, part, seed=seed, mc_samples=mc_samples, temperature=temperature)
-            runs = simulate_runs(part, seed=seed, resolution=resolution)
-            if store is not None:
+            rows, runs, failures = _predict_part(loaded, part, seed, mc_samples, temperature, resolution)
+            skipped += failures
+            if store is not None and runs:
                 store.write_runs(runs, config={"purpose": "astrobio serve", "seed": seed})
             for row, run in zip(rows, runs):
                 planets.append(planet_record(row, run))
                 maps.append(_surface_maps(run))
+                grid = run.coords
             bar.advance(task, len(part))
     if store is not None:
         store.close()
-    grid = runs[0].coords if truths else {"lat_deg": np.zeros(0), "lon_deg": np.zeros(0)}
+    grid = grid or {"lat_deg": np.zeros(0), "lon_deg": np.zeros(0)}
     meta = {"run": str(Path(run_dir).resolve()), "run_id": run_id_of(run_dir), "seed": seed,
             "mc_samples": mc_samples, "temperature": temperature, "resolution": resolution,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
