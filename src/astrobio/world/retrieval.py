@@ -80,7 +80,7 @@ class RetrievalConfig:
     max_iterations: int = 40
     nested_iterations: int = 12
     tolerance_chi2: float = 1e-2  # stop when an accepted step lowers the objective by less
-    limit_steps: int = 2  # Gauss-Newton steps of the other parameters along an undetected gas's grid
+    limit_steps: int = 1  # Gauss-Newton steps of the other parameters along an undetected gas's grid
     refit_min_delta_chi2: float = 4.0  # nested fits are refitted only where removing the gas costs this much
     constrained_shrink: float = 0.5  # constrained: posterior sd <= this x prior sd
     detection_threshold_sigma: float = 3.0  # a gas the observer adopts must be detected at least this well
