@@ -94,13 +94,14 @@ def test_activation_checkpointing_flag_sets_the_model_switch(tiny_store):
     assert all(m.gradient_checkpointing for m in run["model"].modules() if hasattr(m, "gradient_checkpointing"))
 
 
-def _tiny_llama_dir(tmp_path, vocab_size: int):
+def _tiny_llama_dir(tmp_path, vocab_size: int, hidden: int = 48):
     """A tiny HF Llama checkpoint written by the test itself (no download)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     path = tmp_path / "tiny-llama"
-    LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+    LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+                                 num_hidden_layers=2,
                                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
                      ).save_pretrained(path)
     return path
@@ -177,3 +178,16 @@ def test_quantised_language_needs_a_checkpoint_and_lora(tiny_store, tmp_path):
     result = CliRunner().invoke(app, ["train", "--data", str(tiny_store), "--out", str(tmp_path / "q"),
                                       "--preset", "tiny", "--language-quantization", "4bit"])
     assert result.exit_code == 2 and "language_quantization" in result.output
+
+
+def test_qlora_from_the_cli_on_a_4bit_checkpoint(tiny_store, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    from astrobio.models.memory import training_strategy
+
+    path = _tiny_llama_dir(tmp_path, vocab_size=2048, hidden=64)  # bitsandbytes' CPU 4-bit kernel: blocks of 32
+    run = tmp_path / "qlora"
+    _train(tiny_store, run, "--init-language-from", str(path), "--language-quantization", "4bit", "--lora-rank", "2")
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    cfg = TrainConfig.from_dict(state["config"]["train"])
+    assert any("down_proj.lora_A" in k for k in state["model"])  # QLoRA: every LM linear layer adapted
+    assert training_strategy(cfg, "cpu").lm_mode == "qlora"
