@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             runs = {d: plan_training(train_cfg.replace(batch_size=micro_batch_size), d, seq_len, gpu_memory_gb)
                     for d in ("cuda", "cpu")}
             line += (f". `astrobio train --preset {preset}` runs '{runs['cuda'].strategy}' on a GPU "
-                     f"({runs['cuda'].total_gb:.2f} GiB), '{runs['cpu'].strategy}' on CPU ({runs['cpu'].total_gb:.2f} GiB)")
+                     f"({runs['cuda'].total_gb:.2f} GiB), '{runs['cpu'].strategy}' on CPU "
+                     f"({runs['cpu'].total_gb:.2f} GiB)")
         if as_json:
             typer.echo(json.dumps({"preset": preset, "gpu_memory_gb": gpu_memory_gb, "num_gpus": num_gpus,
                                    "parameters": counts, "rows": [r.to_dict() for r in rows], "verdict": line},

@@ -101,7 +101,7 @@ class LanguageConfig:
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> "LanguageConfig":
-        """The LM `astrobio train --preset name` builds (`astrobio.models.presets.language_config`), then `overrides`."""
+        """The LM `astrobio train --preset name` builds (`presets.language_config`), then `overrides`."""
         from astrobio.models.presets import language_config
 
         return replace(language_config(name), **overrides)
