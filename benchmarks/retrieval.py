@@ -7,8 +7,9 @@ forest (`evaluation.baselines.HelaRetrieval`, Márquez-Neila et al. 2018) is tra
 runs' binned spectra, the retrieval (`world.retrieval.retrieve`) needs no training. On the test runs
 with a spectrum, grouped by transit count, it reports per gas the R^2 and RMSE of log10 VMR against
 the truth (floored at 1e-12, as the labels are) for both, the 68 % / 95 % coverage of the retrieval's
-intervals, the fraction detected at >= 3 sigma, the TRAPPIST-1e detectability anchors by transit count, and the retrieval's CPU time per spectrum (run with
-OMP_NUM_THREADS=1 so that it is one core's).
+intervals, the fraction detected at >= 3 sigma, the TRAPPIST-1e detectability anchors by transit
+count, and the retrieval's CPU time per spectrum (run with OMP_NUM_THREADS=1 so that it is one
+core's).
 Results go to docs/measurements/retrieval.json.
 """
 
@@ -165,13 +166,15 @@ def main() -> None:
         print(f"n_transits {g['n_transits'][0]}-{g['n_transits'][1]} ({g['n_spectra']} spectra)")
         for gas, e in g["gases"].items():
             h = e.get("hela_random_forest")
-            print(f"  {gas:>4}: retrieval R2 {e['retrieval']['r2']:6.2f} RMSE {e['retrieval']['rmse_dex']:5.2f} dex | "
-                  f"cover68 {e['coverage_68']:.2f} cover95 {e['coverage_95']:.2f} det3 {e['fraction_detected_3sigma']:.2f}"
+            r = e["retrieval"]
+            print(f"  {gas:>4}: retrieval R2 {r['r2']:6.2f} RMSE {r['rmse_dex']:5.2f} dex | cover68 "
+                  f"{e['coverage_68']:.2f} cover95 {e['coverage_95']:.2f} det3 {e['fraction_detected_3sigma']:.2f}"
                   + (f" | HELA R2 {h['r2']:6.2f} RMSE {h['rmse_dex']:5.2f}" if h else ""))
     for name, a in report["trappist1e_anchor"].items():
-        print(f"TRAPPIST-1e {name}: median sigma " + ", ".join(f"{n}:{m:.1f}" for n, m in
-                                                               zip(a["n_transits"], a["median_sigma"]))
-              + f"; first >= 3 / 5 sigma at {a['first_n_transits_at']['3sigma']} / {a['first_n_transits_at']['5sigma']} transits")
+        first = a["first_n_transits_at"]
+        print(f"TRAPPIST-1e {name}: median sigma "
+              + ", ".join(f"{n}:{m:.1f}" for n, m in zip(a["n_transits"], a["median_sigma"]))
+              + f"; first >= 3 / 5 sigma at {first['3sigma']} / {first['5sigma']} transits")
     print(f"wrote {args.out}")
 
 

@@ -16,9 +16,11 @@ and N2O at zero (their bands are weak against CO2/CH4/H2O). Where the fitted gas
 are rescaled to sum to 1 with no N2, so every parameter vector is an atmosphere.
 
 Priors are weak Gaussians inside hard bounds (`RetrievalConfig`): each gas 3 dex wide around the
-observer's prior atmosphere, the opaque level around 1 bar, the radius around the observed one, the temperature around
-the observer's guess. Inputs are only what an observer has: the spectrum with its sigma and the
-observed planet and star parameters; the result is a deterministic function of them.
+observer's prior atmosphere, the opaque level around 1 bar, the radius around the observed one,
+the temperature around the observer's guess. A gas detected below `detection_threshold_sigma`
+gets an upper limit instead of a two-sided interval (`_upper_limits`). Inputs are only what an
+observer has: the spectrum with its sigma and the observed planet and star parameters; the result
+is a deterministic function of them.
 
 Speed: the data are averaged over groups of `bin_factor` adjacent bins (exact for the data; the
 model is evaluated on the matching coarser grid with `oversample` sub-samples per coarse bin, a
@@ -286,7 +288,7 @@ def _fit(p: _Problem, u0: np.ndarray, free: np.ndarray, max_iter: int, tol: floa
 def _laplace(p: _Problem, jac: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, float]:
     """Posterior sd over the free parameters (0 elsewhere) and ln sqrt(det Sigma_post / det
     Sigma_prior) from the Gauss-Newton Hessian at the optimum (the Laplace evidence's Occam term).
-    A parameter pinned at a bound keeps the curvature of the open side."""
+    Bounds are ignored here: at a bound the Laplace width is only a scale."""
     jw = jac[:, free] * (1.0 / p.sigma)[:, None]
     a = jw.T @ jw + np.diag(1.0 / p.prior_sd[free] ** 2)
     sd = np.zeros(_K)
