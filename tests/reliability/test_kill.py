@@ -64,6 +64,7 @@ def test_killed_simulate_resumes_to_the_uninterrupted_store(reference, tmp_path,
             partial = _content(out)
             assert all(want[k] == v for k, v in partial.items()), "a killed simulate stored a wrong run"
     run_to_end(_simulate_engine(out))
+    print(f"simulate: {landed} of {TRIALS} kills landed on a running simulation")
     assert _content(out) == want
     assert landed >= 1  # at least one kill hit a running simulation
     # leftovers of the kills (a shard written but not listed, a temp file) are reported, and repair sets
@@ -97,6 +98,7 @@ def test_killed_train_resumes_to_the_uninterrupted_run(reference, tmp_path, kill
     for _ in range(TRIALS):
         landed += run_and_kill(_train_cmd(data, killed), float(kill_rng.uniform(0.2, 1.0)) * seconds)
     run_to_end(_train_cmd(data, killed))
+    print(f"train: {landed} of {TRIALS} kills landed on a running training")
     assert landed >= 1
     assert _losses(killed) == _losses(full)
     a, b = load_checkpoint(full / "checkpoints" / "last.pt"), load_checkpoint(killed / "checkpoints" / "last.pt")
