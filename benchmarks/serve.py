@@ -39,10 +39,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, port: int, workers: int, log: Path) -> tuple[subprocess.Popen, float]:
+def start_server(run: Path, port: int, workers: int, log: Path, catalog: Path | None) -> tuple[subprocess.Popen, float]:
     import httpx
 
     cmd = [sys.executable, "-m", "astrobio.cli", "serve", str(run), "--port", str(port), "--workers", str(workers)]
+    cmd += ["--catalog", str(catalog)] if catalog else []
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     while True:
@@ -191,6 +192,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--screenshot", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    ap.add_argument("--catalog", type=Path, default=None, help="serve this catalog CSV (default: the shipped one)")
     args = ap.parse_args()
 
     import httpx
@@ -201,11 +203,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     log = Path(args.run) / "serve-benchmark.log"
     cached = (Path(args.run) / "serve-cache").is_dir()
-    proc, startup = start_server(args.run, port, args.workers, log)
+    proc, startup = start_server(args.run, port, args.workers, log, args.catalog)
     try:
         names = [p["name"] for p in httpx.get(f"{base}/api/planets", params={"limit": 10000}, timeout=60).json()["planets"]]
         wanted = set(names[:200])
-        rows = [{k: v for k, v in r.items() if v != ""} for r in catalog_rows() if r["name"] in wanted]
+        rows = [{k: v for k, v in r.items() if v != ""} for r in catalog_rows(args.catalog) if r["name"] in wanted]
         for r in rows:  # the catalog CSV's strings, typed as the API takes them
             for k, v in r.items():
                 if k not in ("name", "system", "star_name", "star_spectral_type", "discovery_method", "list"):

@@ -11,6 +11,7 @@ import typer
 
 RUN_ENV = "ASTROBIO_SERVE_RUN"  # how `--workers N` processes find the run (uvicorn imports the app by name)
 SEED_ENV = "ASTROBIO_SERVE_SEED"
+CATALOG_ENV = "ASTROBIO_SERVE_CATALOG"
 
 
 def build_app(run: Path, seed: int = 0, progress: bool = False, catalog: Optional[Path] = None):
@@ -25,7 +26,9 @@ def build_app(run: Path, seed: int = 0, progress: bool = False, catalog: Optiona
 def app_from_env():
     """uvicorn factory for worker processes (the parent has built the cache, so this only loads it)."""
     configure_logging()
-    return build_app(Path(os.environ[RUN_ENV]), seed=int(os.environ.get(SEED_ENV, "0")))
+    catalog = os.environ.get(CATALOG_ENV)
+    return build_app(Path(os.environ[RUN_ENV]), seed=int(os.environ.get(SEED_ENV, "0")),
+                     catalog=Path(catalog) if catalog else None)
 
 
 def configure_logging() -> None:
@@ -38,7 +41,9 @@ def register(app: typer.Typer) -> None:
               host: str = typer.Option("127.0.0.1", "--host", help="interface to bind (default: this machine only)"),
               port: int = typer.Option(8000, "--port", min=0, max=65535),
               workers: int = typer.Option(1, "--workers", min=1, help="server processes"),
-              seed: int = typer.Option(0, "--seed", help="seed of the catalog predictions")):
+              seed: int = typer.Option(0, "--seed", help="seed of the catalog predictions"),
+              catalog: Optional[Path] = typer.Option(None, "--catalog", help="a CSV with the shipped catalog's "
+                                                     "columns (default: the shipped catalog)")):
         """Explorer page at /, JSON API at /api, OpenAPI docs at /docs (catalog predictions cached beside RUN)."""
         import uvicorn
         from rich.console import Console
@@ -47,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
         configure_logging()
         try:
-            application = build_app(run, seed=seed, progress=True)
+            application = build_app(run, seed=seed, progress=True, catalog=catalog)
         except AstrobioError as exc:
             typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)  # one line, no traceback
             raise typer.Exit(code=2)
@@ -57,5 +62,7 @@ def register(app: typer.Typer) -> None:
             uvicorn.run(application, host=host, port=port, access_log=False, log_config=None)
         else:
             os.environ[RUN_ENV], os.environ[SEED_ENV] = str(run.resolve()), str(seed)
+            if catalog:
+                os.environ[CATALOG_ENV] = str(catalog.resolve())
             uvicorn.run("astrobio.serve.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
                         access_log=False, log_config=None)

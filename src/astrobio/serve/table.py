@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -283,9 +284,13 @@ def catalog_table(run_dir: str | os.PathLike, catalog_path: str | os.PathLike | 
         skipped = [s for s in skipped if s[0] in wanted]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=final.parent))
-    table = build_table(run_dir, truths, skipped, seed=seed, mc_samples=mc_samples, store_path=tmp / STORE_DIR,
-                        progress=progress)
-    _save(table, tmp)
+    try:
+        table = build_table(run_dir, truths, skipped, seed=seed, mc_samples=mc_samples,
+                            store_path=tmp / STORE_DIR, progress=progress)
+        _save(table, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # only this build's own half-written directory
+        raise
     try:
         os.replace(tmp, final)  # atomic: another server that built the same key first keeps its cache
     except OSError:
