@@ -155,32 +155,23 @@ def planet_record(row: dict, run) -> dict[str, Any]:
 
 
 def _predict_part(loaded, part, seed: int, mc_samples: int, temperature: float, resolution: str):
-    """(rows, runs, failures) for a chunk of truths. When the simulator refuses one planet of the chunk, the
-    planets are redone one by one, so that one planet's reason never costs the others their prediction."""
+    """(rows, runs, failures) for a chunk of truths. When the simulator refuses a planet of the chunk, the
+    chunk is halved until that planet stands alone, so one planet's reason never costs the others their
+    prediction and the extra work grows with log2(chunk), not with the chunk."""
     from astrobio.errors import AstrobioError
     from astrobio.evaluation import predict as P
     from astrobio.world import simulate_runs
 
-    def both(truths):
-        rows = P.predict_truths(loaded, truths, seed=seed, mc_samples=mc_samples, temperature=temperature)
-        return rows, simulate_runs(truths, seed=seed, resolution=resolution)
-
     try:
-        rows, runs = both(part)
-        return rows, runs, []
-    except AstrobioError:
+        rows = P.predict_truths(loaded, part, seed=seed, mc_samples=mc_samples, temperature=temperature)
+        return rows, simulate_runs(part, seed=seed, resolution=resolution), []
+    except AstrobioError as exc:
         if len(part) == 1:
-            raise
-    rows, runs, failures = [], [], []
-    for truth in part:
-        try:
-            r, u = both([truth])
-        except AstrobioError as exc:
-            failures.append((truth.name, f"the simulator failed: {exc}"))
-            continue
-        rows += r
-        runs += u
-    return rows, runs, failures
+            return [], [], [(part[0].name, f"the simulator failed: {exc}")]
+    half = len(part) // 2
+    rows, runs, failures = _predict_part(loaded, part[:half], seed, mc_samples, temperature, resolution)
+    r2, u2, f2 = _predict_part(loaded, part[half:], seed, mc_samples, temperature, resolution)
+    return rows + r2, runs + u2, failures + f2
 
 
 def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int = CATALOG_MC_SAMPLES,
