@@ -38,10 +38,16 @@ def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = M
                    temperature: float = 1.0) -> list[dict]:
     """Simulate inputs for `truths` (at the training data's resolution), run the model; one dict per planet,
     in the order of `truths`."""
-    from astrobio.data import PlanetRunDataset
     from astrobio.world import simulate_runs
 
     runs = simulate_runs(truths, seed=seed, resolution=loaded.data_state["resolution"])
+    return predict_runs(loaded, runs, mc_samples=mc_samples, temperature=temperature)
+
+
+def predict_runs(loaded: LoadedRun, runs, mc_samples: int = MC_SAMPLES, temperature: float = 1.0) -> list[dict]:
+    """The model on simulated runs, served in memory with the checkpoint's data state; one dict per run."""
+    from astrobio.data import PlanetRunDataset
+
     ds = PlanetRunDataset.from_runs(runs, like=loaded.data_state)  # in memory, in the order of `runs`
     res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
     probs = M.softmax(res["logits"], temperature)
@@ -60,6 +66,25 @@ def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = M
                     "simulated_label_if_prior_atmosphere": M.CLASS_NAMES[int(run.labels["habitability_class"])]})
         rows.append(row)
     return rows
+
+
+def simulate_isolating(truths, seed: int, resolution: str) -> tuple[list, list[tuple[str, str]]]:
+    """Simulate `truths` in one vectorised call; if a planet makes it fail, bisect, so only the failing
+    planets are skipped, with their reasons, at the cost of O(failures x log n) more calls (a run depends
+    only on its truth and the seed, so the others' values do not change). Returns (runs, [(name, reason)])."""
+    from astrobio.world import simulate_runs
+
+    if not truths:
+        return [], []
+    try:
+        return simulate_runs(truths, seed=seed, resolution=resolution), []
+    except Exception as exc:  # any planet's failure is reported per planet, never aborting the file
+        if len(truths) == 1:
+            return [], [(truths[0].name, f"simulation failed: {type(exc).__name__}: {exc}")]
+    half = len(truths) // 2
+    first, second = simulate_isolating(truths[:half], seed, resolution), simulate_isolating(truths[half:], seed,
+                                                                                          resolution)
+    return first[0] + second[0], first[1] + second[1]
 
 
 def temperature_of(run_dir: Path) -> float:
@@ -88,7 +113,9 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
         task = bar.add_task("predict catalog", total=len(truths))
         for start in range(0, len(truths), chunk):
             part = truths[start:start + chunk]
-            rows += predict_truths(loaded, part, seed=seed, temperature=temperature, mc_samples=mc_samples)
+            runs, failed = simulate_isolating(part, seed, loaded.data_state["resolution"])
+            skipped += failed
+            rows += predict_runs(loaded, runs, temperature=temperature, mc_samples=mc_samples)
             bar.advance(task, len(part))
     out = Path(out or Path(run_dir) / "predictions.csv")
     write_csv(rows, out)
