@@ -25,6 +25,7 @@ import asyncio
 import logging
 import secrets
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -123,8 +124,12 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
         with _scheduler_client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=workers > 1, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with warnings.catch_warnings():
+        # The scheduler's HTTP endpoint moves to a free port when 8787 is taken; nothing for the user to do.
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=workers > 1,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         yield client
 
 
