@@ -15,6 +15,7 @@ from astrobio.evaluation import baselines as B
 from astrobio.evaluation import metrics as M
 from astrobio.evaluation.features import load_table
 from astrobio.evaluation.inference import load_trained, predict_dataset
+from astrobio.io import atomic_write
 from astrobio.world.types import REGRESSION_KEYS
 
 MODALITIES = ("datacube", "graph", "spectrum", "text")
@@ -63,9 +64,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data: str | Path | No
     result = {"split": split, "data": str(loaded.data_path), "model": model, "ablations": ablations}
     if with_baselines:
         result.update(run_baselines(loaded.data_path, ds.run_ids, loaded.seed, test_table=table))
-    tmp = run_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=_json_default))
-    tmp.replace(run_dir / "metrics.json")
+    with atomic_write(run_dir / "metrics.json") as fh:  # temp, fsync, rename: never a torn metrics.json
+        fh.write(json.dumps(result, indent=2, default=_json_default))
     return result
 
 

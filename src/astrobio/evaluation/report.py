@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from astrobio.io import atomic_write
+
 CLASS_LABELS = ("not habitable", "habitable", "inhabited")
 
 
@@ -280,7 +282,6 @@ def write_report(run_dir: Path, store: Path | None = None) -> Path:
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>astrobio report</title><style>{style}</style>" \
            f"</head><body>{''.join(parts)}</body></html>"
     out = run_dir / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    with atomic_write(out) as fh:
+        fh.write(page)
     return out
