@@ -56,6 +56,7 @@ def explore(base: str, out_dir: Path, planet: str = "Kepler-442 b", driver=None)
     """
     from urllib.parse import quote
 
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -64,7 +65,8 @@ def explore(base: str, out_dir: Path, planet: str = "Kepler-442 b", driver=None)
     out_dir.mkdir(parents=True, exist_ok=True)
     own = driver is None
     driver = driver or make_driver()
-    wait = WebDriverWait(driver, WAIT_S)
+    # the table is re-rendered as the search debounces: an element found a moment ago may be replaced
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
     seen: dict = {}
     try:
         driver.get(base + "/")
@@ -80,7 +82,7 @@ def explore(base: str, out_dir: Path, planet: str = "Kepler-442 b", driver=None)
         row = f'#planet-table tbody tr[data-name="{planet}"]'
         wait.until(lambda d: [r.get_attribute("data-name") for r in
                               d.find_elements(By.CSS_SELECTOR, "#planet-table tbody tr")] == [planet])
-        driver.find_element(By.CSS_SELECTOR, row).click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row).click() or True)
         wait.until(EC.text_to_be_present_in_element((By.ID, "panel-name"), planet))
         seen["panel_name"] = driver.find_element(By.ID, "panel-name").text
         seen["panel"] = {}
