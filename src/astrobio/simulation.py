@@ -181,8 +181,7 @@ def simulate_to_store(out: Path, n: int, seed: int, resolution: str, workers: in
     truths, skipped = true_planets(source, n, seed, survey_name)
     storage = RealDataStorage(out)
     _check_store_resolution(storage, resolution)
-    stored = storage.existing_run_ids()
-    todo = [t for t in truths if run_id_for(t) not in stored]
+    todo = storage.pending(truths)  # also recognises catalog runs stored under the older slug-only ids
     chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
     config = {"command": "simulate", "n": n, "seed": seed, "resolution": resolution, "source": source}
     if source == "synthetic":

@@ -198,6 +198,21 @@ def test_quarantine_and_restore(store_path, runs):
         store.quarantine("run-0001", [])
 
 
+def test_listing_forms_agree(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs)
+    store.quarantine("run-0002", ["empty text"])
+    rows = store.list_stored_runs(include_quarantined=True)
+    assert rows == [store.index_row(r["run_id"]) for r in rows]  # the fast listing = the per-row lookup
+    assert rows[2]["quarantined"] is True and rows[2]["quarantine_reasons"] == ["empty text"]
+    assert rows[0]["has_datacube"] is True and rows[0]["quarantine_reasons"] == []
+    cols = store.index_columns(("run_id", "habitability_class"))
+    assert cols["run_id"] == ["run-0000", "run-0001", "run-0003"]
+    assert cols["habitability_class"] == [r["habitability_class"] for r in rows if not r["quarantined"]]
+    with pytest.raises(InputValidationError, match="columns"):
+        store.index_columns(("run_id; DROP TABLE runs",))
+
+
 def test_errors_are_clear(store_path, runs, make_run):
     store = RealDataStorage(store_path)
     with pytest.raises(StorageError, match="no astrobio store"):
