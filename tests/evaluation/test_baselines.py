@@ -50,3 +50,25 @@ def test_bin_spectrum_snr_of_a_feature():
     bins = bin_spectrum(spec)
     assert bins.argmax() == np.digitize(4.3, np.geomspace(0.6, 12, SPECTRUM_BINS + 1)) - 1
     assert bins.max() > 10 and np.isnan(bin_spectrum(None)).all()
+
+
+def test_subset_takes_the_same_rows_of_every_column():
+    t = _table([{"star_teff_k": float(i)} for i in range(5)], [0, 1, 2, 0, 1])
+    s = t.subset(np.array([3, 1]))
+    assert s.run_ids == ["r3", "r1"] and s.y.tolist() == [0, 1] and s.texts == ["quiet star"] * 2
+    assert s.column("star_teff_k").tolist() == [3.0, 1.0] and s.modality_present.shape == (2, 4)
+
+
+def test_observer_ceiling_curve_on_a_learnable_table():
+    from astrobio.evaluation import metrics as M
+
+    rng = np.random.default_rng(0)
+    teff = rng.uniform(3000, 6000, 400)
+    y = np.digitize(teff, [4000, 5000])  # the class is a step function of one observed value
+    train, test = _table([{"star_teff_k": v} for v in teff[:300]], y[:300]), _table(
+        [{"star_teff_k": v} for v in teff[300:]], y[300:])
+    full = M.classification_metrics(test.y, B.LightGBMBaseline(0).fit(train).predict_proba(test))
+    c = B.observer_ceiling(train, test, full, seed=0)
+    assert [p["n_train"] for p in c["curve"]] == [75, 150, 300]
+    assert c["plateau"]["macro_f1"] == max(p["macro_f1"] for p in c["curve"]) >= 0.9
+    assert c["flattened"] is (c["last_doubling_macro_f1_gain"] < 0.02)

@@ -21,6 +21,9 @@ def test_evaluate_runs_model_ablations_and_every_baseline(trained_run):
     for block in [m["model"]["calibrated"], *m["baselines"].values(), *m["ablations"].values()]:
         assert 0.0 <= block["accuracy"] <= 1.0 and 0.0 <= block["ece"] <= 1.0
     assert m["model"]["temperature"] > 0
+    curve = m["ceiling_estimate"]["curve"]
+    assert [p["n_train"] for p in curve] == sorted(p["n_train"] for p in curve)
+    assert curve[-1]["macro_f1"] == m["baselines"]["lightgbm_tabular_spectrum_text"]["macro_f1"]
     assert set(m["hela_retrieval"]) <= {"log10_co2", "log10_ch4", "log10_o2", "log10_h2o"}
     assert json.loads((trained_run / "metrics.json").read_text())["split"] == "test"
 

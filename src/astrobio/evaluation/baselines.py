@@ -180,3 +180,25 @@ def classification_baselines(seed: int = 0) -> list:
             RuleBaseline("esi_threshold_0.8", esi_rule),
             RuleBaseline("bioverse_exo_earth_candidate", bioverse_eec),
             LightGBMBaseline(seed), OracleBaseline(seed)]
+
+
+CEILING_FRACTIONS = (0.25, 0.5)  # smaller nested train subsets; the full split is the LightGBM baseline itself
+
+
+def observer_ceiling(train: RunTable, test: RunTable, full_train_metrics: dict, seed: int = 0) -> dict:
+    """The ceiling estimate of issue "World v2" on one store: LightGBM on the observed inputs, trained on nested
+    subsets of the train split (25%, 50%, all). Where the curve has flattened, its best point estimates what an
+    observer can reach from these inputs; `benchmarks/information.py` follows the curve to larger stores."""
+    from astrobio.evaluation import metrics as M
+
+    order = np.random.default_rng(seed).permutation(len(train))
+    curve = []
+    for f in CEILING_FRACTIONS:
+        idx = np.sort(order[:max(int(round(f * len(train))), 30)])
+        model = LightGBMBaseline(seed).fit(train.subset(idx))
+        curve.append({"n_train": len(idx), **M.classification_metrics(test.y, model.predict_proba(test))})
+    curve.append({"n_train": len(train), **full_train_metrics})
+    best = max(curve, key=lambda m: m["macro_f1"])
+    gain = curve[-1]["macro_f1"] - curve[-2]["macro_f1"]
+    return {"curve": [{k: m[k] for k in ("n_train", "accuracy", "macro_f1", "log_loss")} for m in curve],
+            "plateau": best, "last_doubling_macro_f1_gain": gain, "flattened": bool(gain < 0.02)}

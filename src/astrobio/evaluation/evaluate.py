@@ -79,6 +79,7 @@ def run_baselines(data_path: Path, test_ids: list[str], seed: int, test_table=No
     out = {"baselines": {}}
     for b in B.classification_baselines(seed):
         out["baselines"][b.name] = M.classification_metrics(test.y, b.fit(train).predict_proba(test))
+    out["ceiling_estimate"] = B.observer_ceiling(train, test, out["baselines"][B.LightGBMBaseline.name], seed)
     hela = B.HelaRetrieval(seed).fit(train)
     pred = hela.predict(test)
     m = test.has_spectrum

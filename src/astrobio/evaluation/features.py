@@ -6,7 +6,7 @@ log) except the oracle, which sees the true planet parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -39,6 +39,13 @@ class RunTable:
 
     def column(self, name: str) -> np.ndarray:
         return self.observed[:, OBSERVED_NUMERIC_FIELDS.index(name)]
+
+    def subset(self, index: np.ndarray) -> "RunTable":
+        """The rows `index` (integer positions), every column alike."""
+        index = np.asarray(index, dtype=int)
+        cols = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: ([v[i] for i in index] if isinstance(v, list) else v[index])
+                                for k, v in cols.items()})
 
 
 def bin_spectrum(spectrum: np.ndarray | None, n_bins: int = SPECTRUM_BINS) -> np.ndarray:

@@ -222,6 +222,11 @@ def metric_rows(metrics: dict) -> list[dict]:
 
     rows = [row("model (temperature-scaled)", metrics["model"]["calibrated"])]
     rows += [row(f"baseline: {k}", v) for k, v in metrics.get("baselines", {}).items()]
+    if "ceiling_estimate" in metrics:
+        c = metrics["ceiling_estimate"]
+        sizes = "/".join(str(p["n_train"]) for p in c["curve"])
+        state = "flat" if c["flattened"] else "still rising"
+        rows.append(row(f"ceiling estimate: observer plateau (LightGBM at n_train {sizes}, {state})", c["plateau"]))
     rows += [row(f"ablation: {k}", v) for k, v in metrics.get("ablations", {}).items()]
     return rows
 
