@@ -89,6 +89,10 @@ def test_environment_from_conditions_thresholds():
         environment_from_conditions(True, float("nan"), 0.0, 0.0, True, 288.0)
     with pytest.raises(InputValidationError, match="temperature_k"):
         Environment(True, True, False, False, False, True, -5.0)
+    with pytest.raises(InputValidationError, match="temperature_k"):
+        Environment(True, True, False, False, False, True, float("inf"))
+    lava = environment_from_conditions(True, 0.9, 0.0, 0.0, False, 5529.4)  # 55 Cnc e's grey steam runaway
+    assert feasible_metabolisms(lava) == {} and viable_biospheres(lava) == ()
     with pytest.raises(InputValidationError, match="env"):
         feasible_metabolisms("earth")
 

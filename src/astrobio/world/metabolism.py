@@ -135,7 +135,9 @@ class Environment:
     temperature_k: float  # representative temperature of the liquid-water habitat
 
     def __post_init__(self):
-        check_finite_range("temperature_k", self.temperature_k, 0.0, 5000.0, "K")
+        # Any physical temperature: the grey steam runaway of a lava world can exceed 5000 K (55 Cnc e), and far
+        # above water's critical point no metabolism's window admits it, so such a planet is simply barren.
+        check_finite_range("temperature_k", self.temperature_k, 0.0, None, "K")
 
     @property
     def flags(self) -> tuple[bool, ...]:
