@@ -710,6 +710,13 @@ class _EnergyBalance:
         x = np.swapaxes(_tridiag_solve(lat_fac, np.swapaxes(resid, 1, 2)), 1, 2) * diag
         return _cyclic_solve(lon_fac, x)
 
+    def absorbed_at(self, pl: _Planets, t_surface, n_steps: int):
+        """Orbit- and global-mean absorbed flux (P,) of planets held at uniform temperatures t_surface (P,)."""
+        q_orbit, mu_orbit = self.orbit_insolation(pl, n_steps)
+        t = np.broadcast_to(t_surface[:, None, None], (t_surface.shape[0], self.grid.nlat, self.ncol))
+        return np.mean([self.global_mean(pl, q * (1 - _albedo_lookup(pl, t, mu))) for q, mu in zip(q_orbit, mu_orbit)],
+                       axis=0)
+
     def spin_up(self, pl: _Planets, t, q_mean, mu_mean, max_steps: int):
         """Pseudo-time iteration to annual-mean balance; converged planets drop out of the batch.
 
@@ -778,12 +785,16 @@ class _EnergyBalance:
         return monthly, absorbed_mean, olr_mean
 
 
-def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, steps_per_month, t_start, boil):
+def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, steps_per_month, t_start, boil,
+                     hot, t_hot):
     """EBM for rotating (two-tile zonal) and tidally locked (2-D) planets.
 
     Returns T_s (P, 12, lat, lon) (the area-weighted band mean of the tiles for rotating planets), the
     global annual-mean absorbed and emitted fluxes (P,), and the area- and time-weighted fraction of the
     surface with liquid water (tiles between freezing and boiling) (P,).
+    Planets flagged `hot` (runaway greenhouse) are not stepped: their surface is t_hot (P,) everywhere and only
+    their absorbed flux at that state is computed (the EBM never balances them; stepping them cost ~1 s per
+    call for a hot locked planet, whatever the batch size). Their OLR is the absorbed flux and liquid is 0.
     """
     pl = _planet_coefficients(x, grid)
     n = x.luminosity_lsun.shape[0]
@@ -791,11 +802,16 @@ def _surface_climate(x: ClimateInputs, grid: ClimateGrid, n_spinup, n_orbits, st
     absorbed, olr, liquid = np.zeros(n), np.zeros(n), np.zeros(n)
     band = np.diff(np.sin(grid.lat_edges_rad())) / 2.0
     for locked in (False, True):
-        mask = x.tidally_locked == locked
+        ebm = _EnergyBalance(grid, locked)
+        runaway = (x.tidally_locked == locked) & hot
+        if runaway.any():
+            ts[runaway] = t_hot[runaway, None, None, None]
+            absorbed[runaway] = ebm.absorbed_at(pl.subset(runaway), t_hot[runaway], grid.n_months * steps_per_month)
+            olr[runaway] = absorbed[runaway]
+        mask = (x.tidally_locked == locked) & ~hot
         if not mask.any():
             continue
         sub = pl.subset(mask)
-        ebm = _EnergyBalance(grid, locked)
         t, absorbed[mask], olr[mask] = ebm.run(sub, n_spinup, n_orbits, steps_per_month, t_start)
         wet_cells = (t > T_FREEZE) & (t < boil[mask][:, None, None, None])
         if locked:
@@ -947,10 +963,10 @@ def run_climate(inputs: ClimateInputs, grid: ClimateGrid = GRIDS["demo"], n_spin
     t_start = float(validated_array("initial_temperature_k", initial_temperature_k, 10.0, 1000.0))
     ps = x.surface_pressure_bar * 1e5
     boil = np.nan_to_num(boiling_point_k(ps), nan=0.0)
-    ts, absorbed, olr, liquid = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month, t_start, boil)
     runaway, t_hot = _runaway(x)
-    ts = np.where(runaway[:, None, None, None], t_hot[:, None, None, None], ts)
-    olr = np.where(runaway, absorbed, olr)  # the hot state re-establishes balance (Goldblatt et al. 2013)
+    # The hot state re-establishes balance (Goldblatt et al. 2013): OLR = absorbed there.
+    ts, absorbed, olr, liquid = _surface_climate(x, grid, n_spinup, n_orbits, steps_per_month, t_start, boil,
+                                                 runaway, t_hot)
 
     w_area = grid.cell_area_weights()  # (lat, lon)
     t_mean = (ts * w_area).sum(axis=(2, 3)).mean(axis=1)
