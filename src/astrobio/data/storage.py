@@ -39,7 +39,7 @@ import numpy as np
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
-from astrobio.io import atomic_path
+from astrobio.io import atomic_path, json_default
 from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
 
 SCHEMA_VERSION = 1
@@ -82,20 +82,9 @@ _ROW_KEYS = ("run_id", "name", "system", "source", "shard", "group_path", "habit
              "quarantined", "quarantine_reasons")
 
 
-def _json_default(obj: Any) -> Any:
-    """JSON for numpy/torch values found in extras (arrays become lists)."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "detach") and hasattr(obj, "tolist"):  # torch.Tensor, without importing torch
-        return obj.detach().cpu().tolist()
-    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
-
-
 def dumps(obj: Any) -> str:
     """Canonical JSON (sorted keys; NaN kept as NaN, which json.loads reads back)."""
-    return json.dumps(obj, default=_json_default, sort_keys=True)
+    return json.dumps(obj, default=json_default, sort_keys=True)
 
 
 def content_hash(arrays: Mapping[str, np.ndarray | None], text: str, labels: Mapping[str, Any]) -> str:
