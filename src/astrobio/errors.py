@@ -16,6 +16,11 @@ class InputValidationError(AstrobioError, ValueError):
         self.field, self.value, self.expected = field, value, expected
         super().__init__(f"invalid {field}={value!r}: expected {expected}")
 
+    def __reduce__(self):
+        # Rebuilt from its own fields: the default rebuild passes only the message, and an error that cannot be
+        # unpickled in the parent once hung a process pool forever (issue "Dask").
+        return type(self), (self.field, self.value, self.expected)
+
 
 class AnnotationError(AstrobioError):
     """A run's annotation (units, CF names, provenance) is missing or inconsistent."""
@@ -31,6 +36,9 @@ class CorruptRunError(StorageError):
     def __init__(self, run_id: str, field: str, problem: str):
         self.run_id, self.field, self.problem = run_id, field, problem
         super().__init__(f"run {run_id!r}: {field} {problem}; quarantine it (`astrobio data quality`) or re-simulate")
+
+    def __reduce__(self):
+        return type(self), (self.run_id, self.field, self.problem)
 
 
 class UnsafeCheckpointError(StorageError):
