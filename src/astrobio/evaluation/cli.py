@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                  seed: int = typer.Option(0, "--seed", help="seed of the baselines")):
         """Model, ablations and baselines on one split: RUN/metrics.json and a table."""
         from astrobio.evaluation.evaluate import evaluate_run, print_tables
-        from astrobio.training.trainer import seed_everything
+        from astrobio.seeding import seed_everything
 
         seed_everything(seed)
         with _clean_errors():
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         `predict RUN --planet NAME`, `predict RUN --catalog` or `predict RUN --catalog FILE`."""
         from astrobio.evaluation import predict as P
         from astrobio.evaluation.inference import load_trained
-        from astrobio.training.trainer import seed_everything
+        from astrobio.seeding import seed_everything
 
         seed_everything(seed)
         if catalog == (planet is not None):

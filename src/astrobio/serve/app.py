@@ -96,7 +96,7 @@ class Predictor:
         import torch
 
         from astrobio.evaluation.inference import load_trained
-        from astrobio.training.trainer import seed_everything
+        from astrobio.seeding import seed_everything
 
         if seed not in self._states:
             if len(self._states) >= self.MAX_SEEDS:

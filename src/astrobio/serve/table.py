@@ -182,7 +182,7 @@ def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int =
     from astrobio.data import RealDataStorage
     from astrobio.evaluation import predict as P
     from astrobio.evaluation.inference import load_trained
-    from astrobio.training.trainer import seed_everything
+    from astrobio.seeding import seed_everything
 
     loaded = load_trained(run_dir)
     temperature = P.temperature_of(run_dir)

@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import random
 import signal
 import sys
 import threading
@@ -30,6 +29,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 
 from astrobio import __version__
+from astrobio.seeding import seed_everything
 from astrobio.errors import InputValidationError, TrainingInstabilityError
 from astrobio.training.checkpoint import (atomic_torch_save, atomic_write_text, capture_rng_state, dataset_state,
                                           load_resume, remove_stale_temp_files, restore_rng_state, trim_history)
@@ -86,12 +86,6 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise InputValidationError("precision", "bf16", "a GPU with bf16 support (Ampere or newer), or fp16")
     return {"fp32": (None, False), "bf16": (torch.bfloat16, False), "fp16": (torch.float16, True)}[precision]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # ---------------------------------------------------------------- metrics and monitoring
