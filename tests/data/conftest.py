@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+from astrobio.world.features import physics_features
 from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth
 
 SIGMA = np.array([1.0, 0.6, 0.3], dtype=np.float32)
@@ -71,7 +73,7 @@ def make_run(i: int, *, habitable: bool = True, spectrum: bool = True, seed: int
         spectrum=spec, graph=graph,
         text=f"Night {i}: {truth.n_transits} transits of {name} scheduled; host star quiet, no flares seen.",
         labels=labels, coords={"lat_deg": LAT, "lon_deg": LON, "sigma": SIGMA, "month": MONTH},
-        resolution="demo", seed=seed, extras={"runaway": False, "esi": 0.91, "hz_au": np.array([0.4, 0.9])})
+        physics_features=physics_features(observed, PRIOR_SURFACE_PRESSURE_BAR), resolution="demo", seed=seed, extras={"runaway": False, "esi": 0.91, "hz_au": np.array([0.4, 0.9])})
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import hashlib
 import json
 import math
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -11,11 +12,12 @@ from torch_geometric.data import Data
 
 from astrobio.constants import S_EARTH
 from astrobio.data.batch import MODALITIES, MultiModalBatch
-from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, make_dataloader,
-                                   physics_features, split_of)
+from astrobio.data.dataset import LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, make_dataloader, split_of
 from astrobio.data.storage import RealDataStorage
 from astrobio.data.tokenizer import TOKENIZER_FILE, load_tokenizer, train_tokenizer
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
+from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+from astrobio.world.features import physics_features
 from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, PlanetObserved,
                                   PlanetRun, PlanetTruth)
 
@@ -62,7 +64,7 @@ def _run(i: int, system: str) -> PlanetRun:
         text="" if i % 7 == 6 else text, labels=labels,
         coords={"lat_deg": np.array([-45.0, 45.0], np.float32), "lon_deg": np.array([0.0, 120.0, 240.0], np.float32),
                 "sigma": np.array([1.0, 0.5], np.float32), "month": np.arange(1, 13, dtype=np.float32)},
-        resolution="demo", seed=0)
+        physics_features=physics_features(observed, PRIOR_SURFACE_PRESSURE_BAR), resolution="demo", seed=0)
 
 
 def _systems():
@@ -278,24 +280,6 @@ def test_bad_arguments(store, train, tmp_path):
         PlanetRunDataset(store, "test", split_fractions=(0.0, 0.0, 1.0), seed=99)
 
 
-def test_physics_features_exact_for_a_sun_earth_pair():
-    obs = {"instellation_searth": 1.0, "star_teff_k": 5780.0, "planet_mass_earth": 1.0,
-           "equilibrium_temperature_k": math.nan}
-    feats, wm2 = physics_features(obs, 1.0)
-    assert wm2 == S_EARTH
-    # Kopparapu 2014 at T* = 0: S_maxGH = 0.356, S_runaway = 1.107 (SPEC.md table)
-    assert feats[1] == pytest.approx((0.356 - 1.0) / (0.356 - 1.107), rel=1e-6)
-    # T_eq from S for Bond albedo 0.3: (1361 * 0.7 / (4 sigma))^(1/4) = 254.6 K
-    assert feats[2] * 300.0 == pytest.approx(254.58, abs=0.01)
-    assert feats[0] == 0.0 and feats[3] == 0.0
-    # S rebuilt from L / a^2; far outside the HZ the position is clipped; 10 bar prior -> 1
-    hot, _ = physics_features({"instellation_searth": math.nan, "star_luminosity_lsun": 4.0, "semimajor_axis_au": 0.5,
-                               "star_teff_k": 9000.0, "equilibrium_temperature_k": 500.0}, 10.0)
-    assert hot.tolist() == pytest.approx([math.log10(16.0), 2.0, 500.0 / 300.0, 1.0])
-    with pytest.raises(StorageError, match="instellation"):
-        physics_features({"name": "x", "instellation_searth": math.nan}, 1.0)
-
-
 def _same_items(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k, v in a.items():
@@ -394,12 +378,14 @@ def _corrupt(what: str) -> PlanetRun:
         run.labels["habitability_class"] = 7
     elif what == "labels":
         run.labels["log10_co2"] = np.nan
+    elif what == "physics_features":
+        run.physics_features[1] = np.nan
     return run
 
 
 @pytest.mark.parametrize("field", ["graph_x", "graph_edge_index", "datacube_true", "spectrum",
                                    "observed.planet_radius_earth", "observed.star_age_gyr",
-                                   "labels.habitability_class", "labels"])
+                                   "labels.habitability_class", "labels", "physics_features"])
 def test_every_served_array_is_checked_and_names_run_and_field(train, field):
     ds = PlanetRunDataset.from_runs([_run(34, "Fine"), _corrupt(field)], like=train)
     ds[0]  # the good run is served
@@ -428,6 +414,33 @@ def test_nan_graph_features_in_a_store_stop_the_dataset_and_the_statistics(tmp_p
     st.quarantine("syn-033", ["test: NaN graph features"])
     st.close()
     assert len(PlanetRunDataset(path, "train")) == len(PlanetRunDataset(tmp_path / "val-broken", "train"))
+
+
+def test_a_store_without_stored_physics_features_is_refused_naming_simulate(tmp_path):
+    path = tmp_path / "older"
+    st = RealDataStorage(path)
+    st.write_runs([_run(i, _systems()[i % N_SYSTEMS]) for i in range(24)])
+    st.close()
+    for shard in path.glob("shard-*.h5"):  # what a store written before the features were stored holds
+        with h5py.File(shard, "r+") as f:
+            for g in f["runs"].values():
+                del g["physics_features"]
+    for split in ("train", "test"):
+        with pytest.raises(StorageError, match="no stored physics features.*astrobio simulate"):
+            PlanetRunDataset(path, split)
+    with pytest.raises(StorageError, match="astrobio simulate"):
+        RealDataStorage(path).load_run("syn-000")
+
+
+def test_the_item_serves_the_stored_features_not_a_recomputation(tmp_path):
+    run = _run(0, _systems()[2])
+    run.physics_features = np.array([0.25, 0.5, 0.75, 0.0])  # not what the observed values give
+    path = tmp_path / "stored"
+    with RealDataStorage(path) as st:
+        st.write_runs([run])
+    item = PlanetRunDataset(path, "train")[0]
+    assert item["physics_features"].tolist() == [0.25, 0.5, 0.75, 0.0]
+    assert item["instellation_wm2"] == pytest.approx(10**0.25 * S_EARTH, rel=1e-12)
 
 
 def test_item_cache_is_bounded_and_returns_equal_items(store):

@@ -6,13 +6,14 @@ import math
 import os
 import pickle
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.data.repair import repair_store, scan_store
-from astrobio.data.storage import RealDataStorage, row_from_group, stored_content_hash
+from astrobio.data.storage import RealDataStorage, content_hash, row_from_group, run_arrays, stored_content_hash
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 
 
@@ -38,6 +39,8 @@ def test_exact_round_trip(store_path, runs):
         assert back.graph.edge_index.dtype == torch.int64 and back.graph.num_nodes == 5
         assert back.text == run.text and back.labels == run.labels
         assert back.truth == run.truth
+        assert back.physics_features.dtype == np.float64
+        assert back.physics_features.tobytes() == run.physics_features.tobytes()
         assert all(_same_float(getattr(back.observed, k), getattr(run.observed, k))
                    for k in ("star_age_gyr", "planet_mass_earth", "star_teff_k"))
         assert back.observed.name == run.observed.name and back.observed.n_transits == run.observed.n_transits
@@ -302,3 +305,28 @@ def test_killed_writer_leaves_no_partial_record(store_path, runs, after_replace)
         assert repair_store(store).actions == [f"move {leftover[0]} (stale temp file of a dead writer) to quarantine/"]
         assert store.write_runs(runs[1:]) == ["run-0001", "run-0002", "run-0003"]
     assert scan_store(store).clean
+
+
+def test_physics_features_are_in_the_content_hash_and_older_runs_keep_theirs(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:2])
+    recorded = {r["run_id"]: r["content_hash"] for r in store.list_stored_runs()}
+    store.close()
+    with h5py.File(store_path / "shard-00000.h5", "r+") as f:
+        g = f["runs/run-0000"]
+        assert stored_content_hash(g) == recorded["run-0000"]
+        g["physics_features"][1] += 1e-9  # one digit of the HZ position
+        assert stored_content_hash(g) != recorded["run-0000"]
+        # a run written before features were stored: hashed without them, as it was when written
+        old = f["runs/run-0001"]
+        del old["physics_features"]
+        arrays = {k: v for k, v in run_arrays(runs[1]).items() if k != "physics_features"}
+        assert stored_content_hash(old) == content_hash(arrays, runs[1].text, runs[1].labels)
+    assert RealDataStorage(store_path).has_physics_features("run-0000")
+    assert not RealDataStorage(store_path).has_physics_features("run-0001")
+
+
+def test_a_run_without_four_physics_features_is_refused(store_path, runs):
+    runs[0].physics_features = np.zeros(3)
+    with pytest.raises(InputValidationError, match="physics_features"):
+        RealDataStorage(store_path).write_runs(runs[:1])

@@ -40,12 +40,14 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from astrobio.constants import S_EARTH
 from astrobio.data import annotation
 from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, missing_graph
+from astrobio.data.storage import RealDataStorage, older_format_message, run_arrays
 from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, tokenizer_from_json, truncate_ids
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
-from astrobio.world.types import CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+from astrobio.world.features import instellation_wm2
+from astrobio.world.types import CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS, PlanetRun
 
 SPLITS = ("train", "val", "test")
 STATS_FILE = "stats.json"
@@ -59,7 +61,6 @@ LOG10_NUMERIC_FIELDS = frozenset({
     "star_radius_rsun", "star_mass_msun", "star_luminosity_lsun", "distance_pc", "planet_radius_earth",
     "planet_mass_earth", "semimajor_axis_au", "period_days", "instellation_searth",
 })
-HZ_POSITION_RANGE = (-1.0, 2.0)  # clip: beyond it log10 instellation carries the information
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,6 +198,20 @@ def check_run_arrays(a: dict[str, Any], grid_shape: Sequence[int] | None = None)
                                   f"expected [0, {len(x) - 1}]")
 
 
+def stored_physics_features(a: dict[str, Any], store: Path | None = None) -> np.ndarray:
+    """The physics features stored with a run (a `load_arrays` dict), float64 (4,). They are computed once at
+    simulation time; a run without them comes from an older store, which is refused (never recomputed here)."""
+    phys = a.get("physics_features")
+    if phys is None:
+        raise StorageError(older_format_message(store, a["run_id"]))
+    phys = np.asarray(phys, dtype=np.float64)
+    if phys.shape != (len(PHYSICS_FEATURES),):
+        raise CorruptRunError(a["run_id"], "physics_features", f"has shape {phys.shape}, expected "
+                              f"({len(PHYSICS_FEATURES)},) {PHYSICS_FEATURES}")
+    _check_finite(a["run_id"], "physics_features", phys)
+    return phys
+
+
 def _check_finite(run_id: str, field: str, x: np.ndarray) -> None:
     bad = ~np.isfinite(np.asarray(x))
     if bad.any():
@@ -261,42 +276,6 @@ def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# physics features
-
-
-def physics_features(observed: dict[str, Any], prior_surface_pressure_bar: float) -> tuple[np.ndarray, float]:
-    """(features (4,) float32, instellation W m^-2) from the observed values (docs/architecture.md).
-
-    features: log10 S/S_earth; HZ position (S_maxGH - S)/(S_maxGH - S_runaway) with the Kopparapu et al.
-    (2014) limits for the observed Teff (clamped to their 2600-7200 K fit range) and planet mass
-    (1 M_earth when unknown), 0 = outer edge, 1 = inner edge, clipped to [-1, 2]; T_eq / 300 K;
-    log10 prior surface pressure / bar. An unknown S is rebuilt from L / a^2, an unknown T_eq from S
-    (Bond albedo 0.3, full redistribution), an unknown Teff is Kopparapu's reference 5780 K.
-    """
-    from astrobio.world.habitable import T_REF_K, seff_limits
-    from astrobio.world.stars import TEFF_RANGE_K
-
-    s = _as_float(observed.get("instellation_searth"))
-    if not (s > 0):
-        s = _as_float(observed.get("star_luminosity_lsun")) / _as_float(observed.get("semimajor_axis_au")) ** 2
-    if not (s > 0 and math.isfinite(s)):
-        raise StorageError(f"planet {observed.get('name')!r}: instellation unknown and not derivable from L / a^2")
-    teff = _as_float(observed.get("star_teff_k"))
-    teff = float(np.clip(teff, *TEFF_RANGE_K)) if math.isfinite(teff) else T_REF_K
-    mass = _as_float(observed.get("planet_mass_earth"))
-    lim = seff_limits(teff, mass if mass > 0 else 1.0)
-    s_max, s_run = float(lim["maximum_greenhouse"]), float(lim["runaway_greenhouse"])
-    hz = float(np.clip((s_max - s) / (s_max - s_run), *HZ_POSITION_RANGE))
-    t_eq = _as_float(observed.get("equilibrium_temperature_k"))
-    if not (t_eq > 0):
-        from astrobio.world.orbits import equilibrium_temperature_k
-
-        t_eq = float(equilibrium_temperature_k(s, 0.3))
-    feats = np.array([math.log10(s), hz, t_eq / 300.0, math.log10(prior_surface_pressure_bar)], dtype=np.float32)
-    return feats, s * S_EARTH
-
-
-# ----------------------------------------------------------------------------------------------
 # dataset
 
 
@@ -331,6 +310,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             by_split[split_of(row["system"], self.seed, self.split_fractions)].append(row["run_id"])
             self.systems[row["run_id"]] = row["system"]
         self.run_ids = sorted(by_split[split])
+        self._require_current_format(store, by_split)
         meta = store.read_meta()
         if like is None:
             self.stats, self._tokenizer = self._train_artifacts(sorted(by_split["train"]))
@@ -347,8 +327,6 @@ class PlanetRunDataset(torch.utils.data.Dataset):
     def from_runs(cls, runs: Iterable[Any], like: "PlanetRunDataset | dict[str, Any]") -> "PlanetRunDataset":
         """A dataset over `PlanetRun`s held in memory (no store is written or read), in the given order,
         normalised and tokenised exactly like `like`: a training dataset, or a checkpoint's `data_state`."""
-        from astrobio.world.types import PlanetRun
-
         self = cls.__new__(cls)
         state = _data_state_of(like)
         self._init_common(None, "runs", int(state["max_text_tokens"]), 0.0)  # items live in memory already
@@ -399,9 +377,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
         num = (checked_numeric_features(obs, run_id) - st.numerical_mean) / st.numerical_std  # (F,), NaN = missing
         reg = (regression_vector(a["labels"], run_id) - st.regression_mean) / st.regression_std  # (7,)
-        phys, inst_wm2 = physics_features(obs, self.prior_surface_pressure_bar)
-        if not (np.isfinite(phys).all() and math.isfinite(inst_wm2)):
-            raise CorruptRunError(run_id, "physics_features", f"are not finite ({phys.tolist()}, S = {inst_wm2} W/m2)")
+        phys = stored_physics_features(a, self.path)
         text = a.get("text") or ""
         item = {
             "run_id": run_id,
@@ -412,8 +388,8 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             "input_ids": (torch.tensor(truncate_ids(self._tokenizer.encode(text).ids, self.max_text_tokens))
                           if text.strip() else None),
             "numerical_data": torch.from_numpy(num.astype(np.float32)),
-            "physics_features": torch.from_numpy(phys),
-            "instellation_wm2": float(inst_wm2),
+            "physics_features": torch.from_numpy(phys.astype(np.float32)),
+            "instellation_wm2": instellation_wm2(phys),
             "surface_pressure_bar": self.prior_surface_pressure_bar,
             "label": class_label(a["labels"], run_id),
             "regression_targets": torch.from_numpy(reg.astype(np.float32)),
@@ -427,9 +403,15 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _init_common(self, path: Path | None, split: str, max_text_tokens: int, cache_mb: float) -> None:
-        from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
+    @staticmethod
+    def _require_current_format(store: RealDataStorage, by_split: dict[str, list[str]]) -> None:
+        """Refuse a store written before runs carried their physics features, at once rather than at the
+        first item: one run is enough to tell (a store is written by one astrobio version)."""
+        first = next((ids[0] for ids in by_split.values() if ids), None)
+        if first is not None and not store.has_physics_features(first):
+            raise StorageError(older_format_message(store.path, first))
 
+    def _init_common(self, path: Path | None, split: str, max_text_tokens: int, cache_mb: float) -> None:
         self.path = path  # the store (None for in-memory runs); its train split defines stats.json
         self.split, self.max_text_tokens = split, int(max_text_tokens)
         self._store = None  # RealDataStorage, opened lazily per process (it reopens its files after a fork)
@@ -464,8 +446,6 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             self._cached_bytes -= self._cache.popitem(last=False)[1][1]
 
     def _storage(self):
-        from astrobio.data.storage import RealDataStorage
-
         if self._store is None:
             self._store = RealDataStorage(self.path)
         return self._store
@@ -555,12 +535,11 @@ def _data_state_of(like: Any) -> dict[str, Any]:
 
 def _arrays_of(run: Any) -> dict[str, Any]:
     """A `PlanetRun` as the dict `RealDataStorage.load_arrays` returns for it once stored (same dtypes)."""
-    from astrobio.data.storage import run_arrays
-
     arrays = run_arrays(run)
     return {"run_id": run.run_id, "system": run.system, "resolution": run.resolution, "seed": int(run.seed),
             "datacube_prior": arrays["datacube_prior"], "datacube_true": arrays["datacube_true"],
             "spectrum": arrays["spectrum"], "graph_x": arrays["graph/x"], "graph_edge_index": arrays["graph/edge_index"],
+            "physics_features": arrays["physics_features"],
             "coords": dict(run.coords), "text": run.text, "labels": dict(run.labels),
             "observed": run.observed.to_dict()}
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from astrobio.constants import EPSILON_WATER, L_VAP_WATER, P_TRIPLE_WATER, R_VAPOUR, T_CRIT_WATER, T_TRIPLE_WATER
 from astrobio.errors import InputValidationError, QualityError
-from astrobio.data.storage import MODALITIES, content_hash
+from astrobio.data.storage import MODALITIES, content_hash, hashed_arrays
 from astrobio.world.types import LABEL_KEYS
 
 PRIOR_SURFACE_PRESSURE_BAR = 1.0  # the observer's prior atmosphere: 1 bar N2 (SPEC.md §3)
@@ -372,9 +372,7 @@ class AdvancedDataQualityManager:
 
 def _verify_hash(a: Mapping[str, Any], recorded: str) -> list[str]:
     """`content_hash_mismatch` when the stored content no longer hashes to what was recorded at write time."""
-    arrays = {"datacube_prior": a["datacube_prior"], "datacube_true": a["datacube_true"], "spectrum": a["spectrum"],
-              "graph/x": a["graph_x"], "graph/edge_index": a["graph_edge_index"]}
-    now = content_hash(arrays, a["text"], a["labels"])
+    now = content_hash(hashed_arrays(a), a["text"], a["labels"])
     return [] if now == recorded else [f"content_hash_mismatch:recorded {recorded[:12]}, stored data {now[:12]}"]
 
 

@@ -6,8 +6,9 @@ Layout of a store directory:
 
 Each run is the HDF5 group `/runs/<run_id>` holding `datacube_prior`, `datacube_true` (float32
 [2, 12, lat, lon, lev]), `spectrum` (float32 [n, 3], absent when the run has none), `graph/x`,
-`graph/edge_index` (absent when the run has no graph), `text` (utf-8), `coords/{lat_deg, lon_deg,
-sigma, month}`, and JSON attrs `truth`, `observed`, `labels`, `extras`, `annotation`; units, CF names
+`graph/edge_index` (absent when the run has no graph), `physics_features` (float64 [4], world/features.py;
+absent in stores written before they were stored: the dataset refuses those), `text` (utf-8),
+`coords/{lat_deg, lon_deg, sigma, month}`, and JSON attrs `truth`, `observed`, `labels`, `extras`, `annotation`; units, CF names
 and provenance from the annotation are also attrs on the datasets and the group.
 
 Every group also carries its `content_hash` attr, so a shard alone holds complete runs with all their
@@ -40,7 +41,7 @@ import numpy as np
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 from astrobio.io import atomic_path, json_default
-from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
+from astrobio.world.types import PHYSICS_FEATURES, PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
 
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite"
@@ -126,7 +127,18 @@ def run_arrays(run: PlanetRun) -> dict[str, np.ndarray | None]:
         "spectrum": None if run.spectrum is None else np.asarray(run.spectrum, dtype=np.float32),
         "graph/x": None if graph is None else _to_numpy(graph.x, np.float32),
         "graph/edge_index": None if graph is None else _to_numpy(graph.edge_index, np.int64),
+        "physics_features": np.asarray(run.physics_features, dtype=np.float64),
     }
+
+
+def hashed_arrays(a: Mapping[str, Any]) -> dict[str, np.ndarray | None]:
+    """The arrays of a `load_arrays` dict that `content_hash` covers. `physics_features` only when stored:
+    runs written before they were stored keep the hash they were written with."""
+    out = {"datacube_prior": a["datacube_prior"], "datacube_true": a["datacube_true"], "spectrum": a["spectrum"],
+           "graph/x": a["graph_x"], "graph/edge_index": a["graph_edge_index"]}
+    if a.get("physics_features") is not None:
+        out["physics_features"] = a["physics_features"]
+    return out
 
 
 def _to_numpy(t: Any, dtype) -> np.ndarray:
@@ -152,6 +164,9 @@ def _check_run(run: PlanetRun, arrays: dict[str, np.ndarray | None]) -> None:
         raise InputValidationError(f"{run.run_id}.graph", (x.shape, ei.shape), "x [N, F] and edge_index [2, E]")
     if not isinstance(run.text, str):
         raise InputValidationError(f"{run.run_id}.text", type(run.text).__name__, "a str")
+    if arrays["physics_features"].shape != (len(PHYSICS_FEATURES),):
+        raise InputValidationError(f"{run.run_id}.physics_features.shape", arrays["physics_features"].shape,
+                                   f"({len(PHYSICS_FEATURES)},) in the order {PHYSICS_FEATURES}")
 
 
 def _shard_names(directory: Path) -> list[str]:
@@ -182,12 +197,25 @@ def row_from_group(g, shard: str) -> dict[str, Any]:
 
 def stored_content_hash(g) -> str:
     """`content_hash` recomputed from the arrays, text and labels stored in group `g`."""
+    a = _group_arrays(g)
+    return content_hash(hashed_arrays(a), a["text"], a["labels"])
+
+
+def _group_arrays(g) -> dict[str, Any]:
+    """Arrays, text, labels and observed values stored in run group `g` (`load_arrays` without the ids)."""
     has_graph = "graph" in g
-    arrays = {"datacube_prior": g["datacube_prior"][()], "datacube_true": g["datacube_true"][()],
-              "spectrum": g["spectrum"][()] if "spectrum" in g else None,
-              "graph/x": g["graph/x"][()] if has_graph else None,
-              "graph/edge_index": g["graph/edge_index"][()] if has_graph else None}
-    return content_hash(arrays, g["text"].asstr()[()], json.loads(g.attrs["labels"]))
+    return {
+        "datacube_prior": g["datacube_prior"][()],
+        "datacube_true": g["datacube_true"][()],
+        "spectrum": g["spectrum"][()] if "spectrum" in g else None,
+        "graph_x": g["graph/x"][()] if has_graph else None,
+        "graph_edge_index": g["graph/edge_index"][()] if has_graph else None,
+        "physics_features": g["physics_features"][()] if "physics_features" in g else None,
+        "coords": {k: g["coords"][k][()] for k in g["coords"]},
+        "text": g["text"].asstr()[()],
+        "labels": json.loads(g.attrs["labels"]),
+        "observed": json.loads(g.attrs["observed"]),
+    }
 
 
 def _guard_index(method):
@@ -551,6 +579,9 @@ class RealDataStorage:
             gg.attrs["num_nodes"] = int(run.graph.num_nodes)
             for key in ("graph/x", "graph/edge_index"):
                 self._dataset(g, key, arrays[key], ann["arrays"][key])
+        g.create_dataset("physics_features", data=arrays["physics_features"]).attrs.update({
+            "names": list(PHYSICS_FEATURES), "units": "1",
+            "long_name": "physics features of the observed planet (astrobio.world.features)"})
         text = g.create_dataset("text", data=run.text, dtype=h5py.string_dtype("utf-8"))
         text.attrs.update({k: v for k, v in ann.get("text", {}).items()})
         cg = g.create_group("coords")
@@ -694,26 +725,18 @@ class RealDataStorage:
         """Fast read path: numpy arrays, text, labels and observed dict, no dataclasses or torch.
 
         Keys: run_id, system, resolution, seed, datacube_prior, datacube_true, spectrum (None when
-        absent), graph_x, graph_edge_index (None when the run has no graph), coords (dict of arrays),
-        text, labels (dict), observed (dict, NaN for unknown values).
+        absent), graph_x, graph_edge_index (None when the run has no graph), physics_features (None in
+        stores written before they were stored), coords (dict of arrays), text, labels (dict), observed
+        (dict, NaN for unknown values).
         """
         g = self._group(run_id)
-        has_graph = "graph" in g
-        return {
-            "run_id": run_id,
-            "system": g.attrs["system"],
-            "resolution": g.attrs["resolution"],
-            "seed": int(g.attrs["seed"]),
-            "datacube_prior": g["datacube_prior"][()],
-            "datacube_true": g["datacube_true"][()],
-            "spectrum": g["spectrum"][()] if "spectrum" in g else None,
-            "graph_x": g["graph/x"][()] if has_graph else None,
-            "graph_edge_index": g["graph/edge_index"][()] if has_graph else None,
-            "coords": {k: g["coords"][k][()] for k in g["coords"]},
-            "text": g["text"].asstr()[()],
-            "labels": json.loads(g.attrs["labels"]),
-            "observed": json.loads(g.attrs["observed"]),
-        }
+        return {"run_id": run_id, "system": g.attrs["system"], "resolution": g.attrs["resolution"],
+                "seed": int(g.attrs["seed"]), **_group_arrays(g)}
+
+    @_guard_index
+    def has_physics_features(self, run_id: str) -> bool:
+        """Whether the run was stored with its physics features (False: written by an older astrobio)."""
+        return "physics_features" in self._group(run_id)
 
     @_guard_index
     def record_hash_matches(self, run_id: str) -> bool | None:
@@ -735,6 +758,8 @@ class RealDataStorage:
         from torch_geometric.data import Data
 
         a = self.load_arrays(run_id)
+        if a["physics_features"] is None:
+            raise StorageError(older_format_message(self.path, run_id))
         g = self._group(run_id)
         graph = None
         if a["graph_x"] is not None:
@@ -746,8 +771,15 @@ class RealDataStorage:
             observed=_record(PlanetObserved, a["observed"]),
             datacube_prior=a["datacube_prior"], datacube_true=a["datacube_true"], spectrum=a["spectrum"],
             graph=graph, text=a["text"], labels=a["labels"], coords=a["coords"],
-            resolution=a["resolution"], seed=a["seed"], extras=json.loads(g.attrs["extras"]),
+            physics_features=a["physics_features"], resolution=a["resolution"], seed=a["seed"], extras=json.loads(g.attrs["extras"]),
         )
+
+
+def older_format_message(path: Path | None, run_id: str) -> str:
+    """Why a run without stored physics features cannot be served, and what to do."""
+    where = f" in the store at {path}" if path is not None else ""
+    return (f"run {run_id!r}{where} has no stored physics features: the store was written by an older astrobio; "
+            f"simulate it again with `astrobio simulate` into a new directory")
 
 
 def _record(cls, d: dict[str, Any]):
@@ -763,5 +795,6 @@ def insert_rows(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> 
 
 
 __all__ = ["RealDataStorage", "WriteResult", "WrittenShard",
-           "content_hash", "run_arrays", "row_from_group", "stored_content_hash",
+           "content_hash", "hashed_arrays", "older_format_message", "run_arrays", "row_from_group",
+           "stored_content_hash",
            "MODALITIES", "SCHEMA_VERSION"]

@@ -20,7 +20,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from astrobio.errors import choose
-from astrobio.world import atmosphere, climate, habitable, labels, metabolism, observation, observing_log
+from astrobio.world import atmosphere, climate, features, habitable, labels, metabolism, observation, observing_log
 from astrobio.world import planets, spectrum, stars, survey
 from astrobio.world.types import PlanetObserved, PlanetRun, PlanetTruth, run_id_for, validate_truth
 
@@ -154,8 +154,9 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid,
         runs.append(PlanetRun(
             run_id=run_id_for(t), system=t.system, truth=t, observed=obs,
             datacube_prior=prior_res.datacube(i), datacube_true=true_res.datacube(i), spectrum=spectra[i],
-            graph=metabolism.metabolic_graph(env), text=text, labels=lab, coords=coords, resolution=resolution,
-            seed=seed, extras=extras))
+            graph=metabolism.metabolic_graph(env), text=text, labels=lab, coords=coords,
+            physics_features=features.physics_features(obs, atmosphere.PRIOR_SURFACE_PRESSURE_BAR),
+            resolution=resolution, seed=seed, extras=extras))
     return runs
 
 

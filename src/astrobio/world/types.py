@@ -57,6 +57,15 @@ OBSERVED_NUMERIC_FIELDS = (
     "n_transits",
 )
 
+# The physics features of a run (world/features.py), in this order: computed once from the observed values
+# when the run is simulated and stored with it (`PlanetRun.physics_features`).
+PHYSICS_FEATURES = (
+    "log10_instellation_searth",
+    "habitable_zone_position",
+    "equilibrium_temperature_over_300k",
+    "log10_prior_surface_pressure_bar",
+)
+
 
 @dataclass
 class PlanetTruth:
@@ -154,6 +163,7 @@ class PlanetRun:
     spectrum: float32 [n_wavelengths, 3] = (wavelength um, transit depth ppm, 1-sigma ppm), or None
     graph: torch_geometric.data.Data with x float32 [num_nodes, 64], edge_index int64 [2, num_edges]
     coords: lat_deg [lat], lon_deg [lon], sigma [lev] (p / p_surface), month [time]
+    physics_features: float64 [4] in PHYSICS_FEATURES order (world/features.py), from the observed values
     """
 
     run_id: str
@@ -167,6 +177,7 @@ class PlanetRun:
     text: str
     labels: dict[str, float]
     coords: dict[str, np.ndarray]
+    physics_features: np.ndarray
     resolution: str = "demo"
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)  # diagnostics (runaway flag, ESI, HZ limits, ...)
