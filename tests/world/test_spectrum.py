@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 from scipy.special import exp1
 
-from astrobio.constants import R_EARTH, R_SUN
+from astrobio.constants import M_EARTH, R_EARTH, R_SUN
 from astrobio.errors import InputValidationError
 from astrobio.world.atmosphere import apply_biosphere, mean_molecular_weight, prior_composition
 from astrobio.world.spectrum import (
     EULER_GAMMA,
     SpectrumConfig,
+    _H_TABLE,
+    _LN_TAU_TABLE,
     add_instrument_noise,
+    depth_ppm_unchecked,
     effective_height_over_h,
     photon_noise_ppm,
     simulate_spectrum,
@@ -68,6 +71,28 @@ def test_effective_height_closed_forms():
     b = np.array([1e-3, 1.0, 50.0, 1e6])
     np.testing.assert_allclose(effective_height_over_h(np.zeros(4), b),
                                0.5 * (EULER_GAMMA + np.log(b) + exp1(b)), rtol=2e-3)
+
+
+def test_height_table_lookup_equals_linear_interpolation_within_round_off():
+    y = np.concatenate([np.linspace(-14.0, 4.0, 9001), [-14.0, 4.0, 3.9999999]])
+    tau = np.exp(y)
+    h = effective_height_over_h(tau)
+    np.testing.assert_allclose(h, np.interp(np.log(tau), _LN_TAU_TABLE, _H_TABLE), rtol=0, atol=1e-11)
+    assert np.isnan(effective_height_over_h(np.array([np.nan]))[0])
+
+
+def test_unchecked_depths_are_the_checked_entry_point_bit_for_bit():
+    # GASES order (N2, O2, CO2, CH4, H2O, O3, N2O, CO, H2): modern Earth, an Archean mix, a CO2-rich one.
+    vmr = np.array([[0.0, 0.21, 4e-4, 1.8e-6, 1e-2, 1e-7, 3e-7, 1e-7, 5e-7],
+                    [0.0, 0.0, 1e-2, 1e-3, 3e-4, 0.0, 0.0, 1e-6, 1e-6],
+                    [0.0, 0.0, 0.95, 0.0, 1e-3, 0.0, 0.0, 0.0, 0.0]])
+    vmr[:, 0] = 1.0 - vmr.sum(axis=1)
+    radius, mass, star = np.array([0.9, 1.0, 1.6]), np.array([0.7, 1.0, 3.0]), np.array([0.12, 0.5, 1.0])
+    temp, p0, pc = np.array([230.0, 288.0, 400.0]), np.array([1.0, 0.5, 10.0]), np.array([0.1, 0.5, 20.0])
+    checked = transmission_depth_ppm(radius_earth=radius, mass_earth=mass, star_radius_rsun=star, temperature_k=temp,
+                                     surface_pressure_bar=p0, composition=vmr, cloud_top_pressure_bar=pc)
+    fast = depth_ppm_unchecked(vmr, radius * R_EARTH, mass * M_EARTH, star * R_SUN, temp, p0 * 1e5, pc * 1e5, CONFIG)
+    np.testing.assert_array_equal(fast, checked)
 
 
 def test_airless_planet_gives_the_flat_geometric_depth():

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from astrobio.constants import M_EARTH, R_EARTH, R_SUN
 from astrobio.errors import InputValidationError, check_finite_range
 from astrobio.world import planets
 from astrobio.world.atmosphere import PRIOR_TRACES, normalise, prior_composition
-from astrobio.world.spectrum import SpectrumConfig, transmission_depth_ppm, wavelength_grid
+from astrobio.world.spectrum import SpectrumConfig, depth_ppm_unchecked, wavelength_grid
 from astrobio.world.types import GASES
 
 RETRIEVED_GASES = ("CO2", "CH4", "H2O", "O3", "O2")
@@ -181,11 +182,14 @@ class _Problem:
         total = vmr.sum(axis=1)
         vmr /= np.maximum(total, 1.0)[:, None]  # gases above 1 in sum: rescaled, no N2
         vmr[:, GASES.index("N2")] = np.maximum(0.0, 1.0 - vmr.sum(axis=1))
-        return transmission_depth_ppm(
-            radius_earth=self.radius_earth * u[:, _I_RADIUS], mass_earth=self.mass_earth,
-            star_radius_rsun=self.star_radius_rsun, temperature_k=self.temperature_k * np.exp(u[:, _I_TEMP]),
-            surface_pressure_bar=10.0 ** u[:, _I_CLOUD], composition=vmr, cloud_top_pressure_bar=None,
-            config=self.model_config)
+        # Every row is an atmosphere inside the bounds by construction: the band model's input checks
+        # (transmission_depth_ppm) are skipped. Same units and operations as that entry point.
+        b = u.shape[0]
+        p0 = 10.0 ** u[:, _I_CLOUD] * 1e5
+        return depth_ppm_unchecked(
+            vmr, self.radius_earth * u[:, _I_RADIUS] * R_EARTH, np.full(b, self.mass_earth * M_EARTH),
+            np.full(b, self.star_radius_rsun * R_SUN), self.temperature_k * np.exp(u[:, _I_TEMP]), p0, p0,
+            self.model_config)
 
 
 def _divisor_at_most(n: int, k: int) -> int:

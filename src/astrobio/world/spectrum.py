@@ -262,6 +262,19 @@ def _cia_excess_height(tau: np.ndarray, b: np.ndarray) -> np.ndarray:
 # and this smooth curve interpolates linearly to < 1e-5 H. Outside: series and asymptote.
 _LN_TAU_TABLE = np.linspace(-14.0, 4.0, 4001)
 _H_TABLE = EULER_GAMMA + _LN_TAU_TABLE + exp1(np.exp(_LN_TAU_TABLE))
+# The nodes are equally spaced, so the cell is found by arithmetic instead of np.interp's binary
+# search (the retrieval's hot loop evaluates this ~10^6 times per spectrum).
+_H_STEP = float(_LN_TAU_TABLE[1] - _LN_TAU_TABLE[0])
+_H_SLOPE = np.diff(_H_TABLE)  # per cell
+
+
+def _interp_h_table(y: np.ndarray) -> np.ndarray:
+    """np.interp(y, _LN_TAU_TABLE, _H_TABLE) for y inside the table (clamped outside), equal to it
+    within float round-off; NaN stays NaN (its cell index is clipped, its weight is NaN)."""
+    pos = np.clip((y - _LN_TAU_TABLE[0]) / _H_STEP, 0.0, _H_SLOPE.size - 1e-9)
+    with np.errstate(invalid="ignore"):
+        i = pos.astype(np.intp)
+    return _H_TABLE.take(i, mode="clip") + (pos - i) * _H_SLOPE.take(i, mode="clip")
 
 
 def effective_height_over_h(tau: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -273,7 +286,7 @@ def effective_height_over_h(tau: np.ndarray, b: np.ndarray | None = None) -> np.
     tau = np.maximum(np.asarray(tau, dtype=np.float64), 0.0)
     with np.errstate(divide="ignore"):
         y = np.log(tau)
-    h = np.where(y > _LN_TAU_TABLE[-1], EULER_GAMMA + y, np.interp(y, _LN_TAU_TABLE, _H_TABLE))
+    h = np.where(y > _LN_TAU_TABLE[-1], EULER_GAMMA + y, _interp_h_table(y))
     h = np.where(y < _LN_TAU_TABLE[0], tau * (1.0 - 0.25 * tau), h)
     if b is not None:
         b = np.broadcast_to(np.asarray(b, dtype=np.float64), h.shape)
@@ -326,7 +339,16 @@ def transmission_depth_ppm(*, radius_earth, mass_earth, star_radius_rsun, temper
         p_cloud = _as_planet_array("cloud_top_pressure_bar", cloud_top_pressure_bar, n, 1e-9, 1e6, "bar") * 1e5
     if np.any(r0 >= r_star):
         raise InputValidationError("radius_earth", radius_earth, "a planet smaller than its star")
+    return depth_ppm_unchecked(vmr, r0, mass, r_star, temp, p0, p_cloud, config)
 
+
+def depth_ppm_unchecked(vmr: np.ndarray, r0: np.ndarray, mass: np.ndarray, r_star: np.ndarray, temp: np.ndarray,
+                        p0: np.ndarray, p_cloud: np.ndarray, config: SpectrumConfig) -> np.ndarray:
+    """`transmission_depth_ppm` without its input checks, in SI units: VMRs [P, G] summing to 1, radius
+    and star radius in m, mass in kg, temperature in K, surface and cloud-top pressures in Pa, all [P].
+    For callers whose inputs are valid by construction (the retrieval's model, evaluated thousands of
+    times per spectrum inside its bounds); the checks cost about a fifth of a small batch's evaluation."""
+    n = vmr.shape[0]
     mu = mean_molecular_weight(vmr)  # [P] g/mol = molecular mass in u
     g = G * mass / r0**2  # [P] m s^-2
     h_scale = K_B * temp / (mu * AMU * g)  # [P] m
