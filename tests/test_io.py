@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import stat
@@ -99,3 +100,69 @@ def test_git_revision_is_full_sha_of_a_real_commit_or_none():
     pkg = Path(__import__("astrobio").__file__).parent
     assert subprocess.run(["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=pkg,
                           capture_output=True).returncode == 0
+
+
+def test_atomic_write_newline_is_opens(tmp_path):
+    with atomic_write(tmp_path / "t.csv", newline="") as f:  # the csv module writes its own \r\n
+        f.write("a,b\r\n1,2\r\n")
+    assert (tmp_path / "t.csv").read_bytes() == b"a,b\r\n1,2\r\n"
+
+
+# ---------------------------------------------------------------- every writer of the package uses astrobio.io
+
+SRC = Path(__import__("astrobio").__file__).parent
+# Writes that are not "make this file appear whole", each with its reason.
+ALLOWED = {
+    ("training/trainer.py", "open(mode='a')"): "history.jsonl is append-only; a torn last line is dropped on resume",
+    ("data/repair.py", "os.replace"): "moves an existing file into quarantine/ (a rename, then fsync_dir)",
+}
+# Writers in files other engineers own (issue 12 item 6): reported to the lead, fixed there.
+OTHERS = {
+    ("serve/table.py", "open(mode='w')"), ("serve/table.py", "open(mode='wb')"),
+    ("serve/table.py", "tempfile.mkdtemp"), ("serve/table.py", "os.replace"),
+}
+_TEMPFILE_WRITERS = {"mkstemp", "mkdtemp", "NamedTemporaryFile"}
+
+
+def _mode(call: ast.Call) -> str:
+    arg = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "r"
+
+
+def _writes(tree: ast.AST) -> set[str]:
+    """The raw file-system writes in a module: open() for writing, os.fdopen, tempfile files, os.replace/rename,
+    Path.write_text/write_bytes."""
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "open" and set(_mode(node)) & set("wax+"):
+            found.add(f"open(mode={_mode(node)!r})")
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+            name = f"{f.value.id}.{f.attr}"
+            if name in ("os.fdopen", "os.replace", "os.rename", "shutil.move") or \
+                    (f.value.id == "tempfile" and f.attr in _TEMPFILE_WRITERS):
+                found.add(name)
+        if isinstance(f, ast.Attribute) and f.attr in ("write_text", "write_bytes"):
+            found.add(f".{f.attr}")
+    return found
+
+
+def _package_writes() -> set[tuple[str, str]]:
+    out = set()
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        if rel != "io.py":
+            out |= {(rel, w) for w in _writes(ast.parse(path.read_text(encoding="utf-8")))}
+    return out
+
+
+def test_every_writer_goes_through_astrobio_io():
+    assert _package_writes() - set(ALLOWED) - OTHERS == set()
+
+
+@pytest.mark.xfail(reason="serve/table.py (another engineer's file) still writes its cache by hand; lead informed",
+                   strict=False)
+def test_serve_cache_writes_go_through_astrobio_io():
+    assert not _package_writes() & OTHERS

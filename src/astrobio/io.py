@@ -68,15 +68,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", *, encoding: str = "utf-8") -> Iterator[IO[Any]]:
+def atomic_write(path: str | Path, mode: str = "w", *, encoding: str = "utf-8",
+                 newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a temp file beside `path` for writing (`mode` "w" text or "wb" binary); on a clean exit it is
-    fsynced and atomically renamed onto `path`. The file gets the usual permissions (0o666 less the umask)."""
+    fsynced and atomically renamed onto `path`. The file gets the usual permissions (0o666 less the umask).
+    `encoding` and `newline` are `open`'s, for text mode (`newline=""` for the csv module)."""
     if mode not in _MODES:
         raise InputValidationError("mode", mode, f"one of {_MODES}")
+    text = {} if "b" in mode else {"encoding": encoding, "newline": newline}
     with atomic_path(path) as tmp:
         # os.open applies the umask, unlike tempfile.mkstemp's fixed 0o600; O_EXCL refuses a stale name.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding})) as f:
+        with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

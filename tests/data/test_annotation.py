@@ -10,7 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from astrobio.data.annotation import ComprehensiveDataAnnotationSystem, astropy_unit, config_hash, git_revision
+from astrobio.data.annotation import ComprehensiveDataAnnotationSystem, astropy_unit, config_hash
+from astrobio.io import git_revision
 from astrobio.errors import AnnotationError, InputValidationError
 
 

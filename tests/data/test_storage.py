@@ -330,3 +330,27 @@ def test_a_run_without_four_physics_features_is_refused(store_path, runs):
     runs[0].physics_features = np.zeros(3)
     with pytest.raises(InputValidationError, match="physics_features"):
         RealDataStorage(store_path).write_runs(runs[:1])
+
+
+def test_fingerprint_tracks_runs_quarantine_and_derived_files(store_path, runs):
+    store = RealDataStorage(store_path)
+    store.write_runs(runs[:2])
+    base = store.fingerprint()
+    assert len(base) == 64 and RealDataStorage(store_path).fingerprint() == base
+    store.quarantine("run-0001", ["test"])
+    quarantined = store.fingerprint()
+    store.restore("run-0001")
+    assert store.fingerprint() == base  # the same rows again
+    (store_path / "stats.json").write_text('{"mean": 1}')
+    with_stats = store.fingerprint()
+    store.write_runs(runs[2:3])
+    added = store.fingerprint()
+    assert len({base, quarantined, with_stats, added}) == 4
+
+
+def test_exists_says_whether_a_directory_holds_a_store(store_path, runs):
+    assert not RealDataStorage.exists(store_path) and not RealDataStorage.exists(store_path / "missing")
+    RealDataStorage(store_path).write_runs(runs[:1])
+    assert RealDataStorage.exists(store_path)
+    (store_path / "index.sqlite").unlink()  # shards with a lost index are still a store (to repair)
+    assert RealDataStorage.exists(store_path)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 
@@ -14,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from astrobio.data.storage import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError, UnsafeCheckpointError
 from astrobio.training.checkpoint import (atomic_torch_save, capture_rng_state, data_fingerprint, load_checkpoint,
                                           load_resume, remove_stale_temp_files, resolve_resume, restore_rng_state,
                                           state_checksum, trim_history)
+from tests.data.conftest import make_run
 
 
 def test_failed_save_leaves_previous_checkpoint_intact(tmp_path):
@@ -67,31 +68,12 @@ def test_resolve_resume(tmp_path):
         resolve_resume(str(tmp_path / "missing.pt"), tmp_path)
 
 
-def _index(path, rows):
-    con = sqlite3.connect(path / "index.sqlite")
-    con.execute("CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, content_hash TEXT, quarantined INTEGER)")
-    con.execute("DELETE FROM runs")
-    con.executemany("INSERT INTO runs VALUES (?, ?, ?)", rows)
-    con.commit()
-    con.close()
-
-
-def test_data_fingerprint_tracks_index_and_stats(tmp_path):
-    rows = [("a", "h1", 0), ("b", "h2", 0)]
-    _index(tmp_path, rows)
-    base = data_fingerprint(tmp_path)
-    assert len(base) == 64 and data_fingerprint(tmp_path) == base
-    _index(tmp_path, rows[::-1])  # insertion order does not matter
-    assert data_fingerprint(tmp_path) == base
-    _index(tmp_path, [("a", "h1", 0), ("b", "h2-rewritten", 0)])
-    changed_content = data_fingerprint(tmp_path)
-    _index(tmp_path, [("a", "h1", 0), ("b", "h2", 1)])
-    quarantined = data_fingerprint(tmp_path)
-    _index(tmp_path, rows)
-    (tmp_path / "stats.json").write_text('{"mean": 1}')
-    with_stats = data_fingerprint(tmp_path)
-    assert len({base, changed_content, quarantined, with_stats}) == 4
-    with pytest.raises(StorageError):
+def test_data_fingerprint_is_the_stores(tmp_path):
+    # what changes the fingerprint is tested with the storage (tests/data/test_storage.py)
+    with RealDataStorage(tmp_path / "store") as store:
+        store.write_runs([make_run(0)])
+        assert data_fingerprint(tmp_path / "store") == store.fingerprint()
+    with pytest.raises(StorageError, match="no astrobio data store"):
         data_fingerprint(tmp_path / "empty")
 
 
@@ -166,14 +148,14 @@ def test_cli_refuses_a_malicious_checkpoint(command, tiny_store, tmp_path):
     from astrobio.cli import app
 
     run = _store_run_dir(tmp_path, "last.pt" if command == "train" else "best.pt")
-    args = {"train": ["train", "--data", str(tiny_store), "--out", str(tmp_path / "new"), "--preset", "tiny",
+    args = {"train": ["train", str(tiny_store), "--out", str(tmp_path / "new"), "--preset", "tiny",
                       "--max-steps", "2", "--batch-size", "2", "--tracking", "none",
                       "--resume", str(run / "checkpoints" / "last.pt")],
             "evaluate": ["evaluate", str(run), "--no-baselines"],
             "predict": ["predict", str(run), "--planet", "Earth"]}[command]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output + repr(result.exception)
-    assert "UnsafeCheckpointError" in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error: refusing to load checkpoint") and "Traceback" not in result.output
     assert not (tmp_path / "owned").exists()
 
 

@@ -295,5 +295,5 @@ def _check_provenance(where: str, prov: dict[str, Any], run: PlanetRun) -> None:
         raise AnnotationError(f"{where}: created_utc {prov['created_utc']!r} is not in UTC")
 
 
-__all__ = ["ComprehensiveDataAnnotationSystem", "astropy_unit", "config_hash", "git_revision",
+__all__ = ["ComprehensiveDataAnnotationSystem", "astropy_unit", "config_hash",
            "DATACUBE_VARIABLES", "COORDINATES", "SPECTRUM_COLUMNS", "SCALAR_UNITS", "DOMAIN_TAGS", "SOURCES"]

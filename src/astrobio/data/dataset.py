@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
@@ -42,15 +41,15 @@ import torch
 
 from astrobio.data import annotation
 from astrobio.data.batch import GRAPH_NODE_FEATURES, MODALITIES, MultiModalBatch, missing_graph
-from astrobio.data.storage import RealDataStorage, older_format_message, run_arrays
+from astrobio.data.storage import STATS_FILE, RealDataStorage, older_format_message, run_arrays
 from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_tokenizer, tokenizer_from_json, truncate_ids
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
+from astrobio.io import write_json
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
 from astrobio.world.features import instellation_wm2
 from astrobio.world.types import CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS, PlanetRun
 
 SPLITS = ("train", "val", "test")
-STATS_FILE = "stats.json"
 STATS_VERSION = 1
 DATA_STATE_VERSION = 1  # layout of `PlanetRunDataset.data_state()` (saved in checkpoints)
 DATACUBE_VARIABLES = tuple(v["name"] for v in annotation.DATACUBE_VARIABLES)  # storage order
@@ -264,17 +263,6 @@ def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str)
     return NormStats(fingerprint, n, cm, cs, nm, ns, rm, rs)
 
 
-def _atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 # ----------------------------------------------------------------------------------------------
 # dataset
 
@@ -481,7 +469,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
                     yield a
 
             stats = compute_norm_stats(arrays(), fingerprint)
-            _atomic_write_json(path, stats.to_json())
+            write_json(path, stats.to_json(), indent=1)
         elif not (self.path / TOKENIZER_FILE).is_file():
             texts = [self._storage().load_arrays(r)["text"] for r in train_ids]
         return stats, ensure_tokenizer(self.path, texts)

@@ -1,46 +1,29 @@
 """Export stored runs to community formats: CF-1.8 netCDF (datacube), CSV (spectrum), GraphML (graph).
 
-Every file is written to a temp file in the target directory and `os.replace`d into place, so a
-reader never sees a half-written export.
+Every file is written through `astrobio.io.atomic_path` (temp file in the target directory, fsync,
+rename), so a reader never sees a half-written export.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from astrobio.data.quality import PRIOR_SURFACE_PRESSURE_BAR
+from astrobio.data.storage import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError
+from astrobio.io import atomic_path, atomic_write
+from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
 
 FORMATS = ("netcdf", "csv", "graphml")
 _CUBES = {"true": "datacube_true", "prior": "datacube_prior"}
 
 
 def _storage(storage):
-    from astrobio.data.storage import RealDataStorage
-
     return RealDataStorage(storage) if isinstance(storage, (str, os.PathLike)) else storage
-
-
-@contextmanager
-def _atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temp path beside `path`; moved onto `path` only when the block finishes without error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _attr(v: Any) -> Any:
@@ -115,7 +98,7 @@ def export_netcdf(storage, run_id: str, path: str | os.PathLike, which: str = "t
     store = _storage(storage)
     ds = datacube_dataset(store.load_arrays(run_id), store.load_annotation(run_id), which)
     encoding = {v: {"zlib": True, "complevel": 4} for v in ("air_temperature", "specific_humidity")}
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return Path(path)
 
@@ -135,8 +118,8 @@ def export_spectrum_csv(storage, run_id: str, path: str | os.PathLike) -> Path:
              header]
     # %.9g: 9 significant digits round-trip every float32 exactly
     lines += [",".join(f"{v:.9g}" for v in row) for row in a["spectrum"].tolist()]
-    with _atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write("\n".join(lines) + "\n")
     return Path(path)
 
 
@@ -154,7 +137,7 @@ def export_graphml(storage, run_id: str, path: str | os.PathLike) -> Path:
     for i, row in enumerate(x.tolist()):
         g.add_node(f"n{i}", **{f"x{j}": v for j, v in enumerate(row)})
     g.add_edges_from((f"n{s}", f"n{t}") for s, t in ei.T.tolist())
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         nx.write_graphml(g, tmp)
     return Path(path)
 

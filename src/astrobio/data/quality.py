@@ -58,9 +58,9 @@ import numpy as np
 from astrobio.constants import EPSILON_WATER, L_VAP_WATER, P_TRIPLE_WATER, R_VAPOUR, T_CRIT_WATER, T_TRIPLE_WATER
 from astrobio.errors import InputValidationError, QualityError
 from astrobio.data.storage import MODALITIES, content_hash, hashed_arrays
+from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR  # the observer's prior atmosphere (SPEC.md §3)
 from astrobio.world.types import LABEL_KEYS
 
-PRIOR_SURFACE_PRESSURE_BAR = 1.0  # the observer's prior atmosphere: 1 bar N2 (SPEC.md §3)
 MIN_RUNS_FOR_OUTLIERS = 5  # a median/MAD over fewer runs says nothing
 
 DEFAULT_THRESHOLDS: dict[str, float] = {

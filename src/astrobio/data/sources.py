@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from astrobio.errors import AstrobioError, InputValidationError
+from astrobio.io import atomic_write
 
 NASA_TAP_URL = "https://exoplanetarchive.ipac.caltech.edu/TAP/sync"
 
@@ -169,19 +169,10 @@ def parse_pscomppars_csv(text: str) -> list[dict[str, str]]:
 def write_catalog_csv(rows: Iterable[dict[str, str]], path: str | os.PathLike) -> Path:
     """Write catalog rows (CATALOG_COLUMNS) atomically; the file reads like the shipped catalog."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CATALOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CATALOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

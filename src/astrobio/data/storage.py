@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
+from astrobio.data.tokenizer import TOKENIZER_FILE
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 from astrobio.io import atomic_path, json_default
 from astrobio.world.types import PHYSICS_FEATURES, PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
@@ -46,6 +47,9 @@ from astrobio.world.types import PHYSICS_FEATURES, PlanetObserved, PlanetRun, Pl
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite"
 LOCK_NAME = ".write.lock"
+STATS_FILE = "stats.json"  # train-split normalisation statistics, written beside the data by the dataset
+# Files derived from the runs and kept beside them (dataset statistics, tokenizer): part of the fingerprint.
+DERIVED_FILES = (STATS_FILE, TOKENIZER_FILE)
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 # Temp files of a writer: `.shard-00001.h5.<pid>.<hex>.tmp` (astrobio.io.atomic_path), the older
 # `.shard-00001.h5.tmp-<pid>`, and a repair's `.index.sqlite.<pid>.<hex>.tmp`. Group 1 or 2 is the pid.
@@ -268,6 +272,13 @@ class RealDataStorage:
         self._conn: sqlite3.Connection | None = None
 
     # ---------------------------------------------------------------- plumbing
+    @staticmethod
+    def exists(path: str | os.PathLike) -> bool:
+        """Whether `path` holds a store: an index, or shards whose index is lost (opening it then says to run
+        `astrobio data repair`). The one place outside this class that needs the store's file names."""
+        path = Path(path)
+        return (path / INDEX_NAME).is_file() or bool(_shard_names(path))
+
     @property
     def index_path(self) -> Path:
         return self.path / INDEX_NAME
@@ -669,6 +680,28 @@ class RealDataStorage:
         """The index row of one run."""
         return self._row_dict(self._row(run_id))
 
+    @_guard_index
+    def fingerprint(self) -> str:
+        """SHA-256 over the index (every table, its columns and its rows sorted) and the derived files beside
+        it (DERIVED_FILES): any added, removed, re-written or re-quarantined run changes it, and so do new
+        statistics. A checkpoint records it so a resume on other data is refused."""
+        cur = self._db().cursor()
+        cur.row_factory = None  # plain tuples: the repr of each row is what is hashed
+        h = hashlib.sha256()
+        tables = [r[0] for r in cur.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        for table in tables:
+            cols = [r[1] for r in cur.execute(f'PRAGMA table_info("{table}")')]
+            h.update(f"{table}({','.join(cols)})".encode())
+            for row in sorted(repr(r) for r in cur.execute(f'SELECT * FROM "{table}"')):
+                h.update(row.encode())
+        for name in DERIVED_FILES:
+            extra = self.path / name
+            if extra.is_file():
+                h.update(name.encode())
+                h.update(extra.read_bytes())
+        return h.hexdigest()
+
     # ---------------------------------------------------------------- quarantine
     @_guard_index
     def quarantine(self, run_id: str, reasons: Iterable[str]) -> None:
@@ -794,7 +827,7 @@ def insert_rows(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> 
                      [tuple(r[k] for k in _ROW_KEYS) for r in rows])
 
 
-__all__ = ["RealDataStorage", "WriteResult", "WrittenShard",
+__all__ = ["DERIVED_FILES", "INDEX_NAME", "STATS_FILE", "RealDataStorage", "WriteResult", "WrittenShard",
            "content_hash", "hashed_arrays", "older_format_message", "run_arrays", "row_from_group",
            "stored_content_hash",
            "MODALITIES", "SCHEMA_VERSION"]

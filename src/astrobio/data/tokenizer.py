@@ -9,12 +9,12 @@ split only (the dataset does this), so no val/test text leaks into the vocabular
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from astrobio.errors import InputValidationError, StorageError
+from astrobio.io import atomic_path
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")  # ids 0, 1, 2, 3 in this order
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(len(SPECIAL_TOKENS))
@@ -61,17 +61,10 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig | None = None)
 
 
 def save_tokenizer(tokenizer, path: str | os.PathLike) -> Path:
-    """Write the tokenizer JSON atomically (temp file then os.replace)."""
+    """Write the tokenizer JSON atomically (astrobio.io.atomic_path: temp file, fsync, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tokenizer-", suffix=".json", dir=path.parent)
-    os.close(fd)
-    try:
-        tokenizer.save(tmp, pretty=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        tokenizer.save(str(tmp), pretty=False)
     return path
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astrobio.data.storage import RealDataStorage
 from astrobio.io import atomic_write
 
 CLASS_LABELS = ("not habitable", "habitable", "inhabited")
@@ -233,8 +234,6 @@ def metric_rows(metrics: dict) -> list[dict]:
 
 def _example_spectra(store: Path, max_runs: int = 400) -> list[tuple[str, np.ndarray]]:
     """Per biosphere kind, the stored spectrum with the best signal: many transits, small star."""
-    from astrobio.data import RealDataStorage
-
     storage = RealDataStorage(store)
     ids = [r["run_id"] for r in storage.list_stored_runs() if r.get("has_spectrum")][:max_runs]
     picked: dict[str, tuple[float, object]] = {}
@@ -269,7 +268,7 @@ def write_report(run_dir: Path, store: Path | None = None) -> Path:
               "<h2>Observing depth</h2>", fig_by_transits(m["by_transits"])]
     if m.get("modality_weights_by_class"):
         parts += ["<h2>Which evidence the model used</h2>", fig_attribution(m["modality_weights_by_class"])]
-    if store.exists():
+    if RealDataStorage.exists(store):
         examples = _example_spectra(store)
         if examples:
             parts += ["<h2>Spectra</h2>", fig_spectra(examples)]

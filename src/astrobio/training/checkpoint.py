@@ -21,13 +21,13 @@ import os
 import pickle
 import random
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from astrobio.data.storage import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError, UnsafeCheckpointError
 from astrobio.io import atomic_write
 
@@ -204,34 +204,12 @@ def resolve_resume(resume: str | Path | None, run_dir: str | Path) -> Path | Non
 
 
 def data_fingerprint(data_dir: str | Path) -> str:
-    """SHA-256 over the store's index (run ids, their content hashes and quarantine flags) and stats.json.
-
-    Reads `index.sqlite` directly (every table, rows sorted) so it does not depend on the storage
-    layer's Python API; any added, removed, re-written or re-quarantined run changes the fingerprint.
-    """
-    data_dir = Path(data_dir)
-    index = data_dir / "index.sqlite"
-    if not index.is_file():
-        raise StorageError(f"no index.sqlite in {data_dir}: not an astrobio data store")
-    h = hashlib.sha256()
-    con = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        for table in tables:
-            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
-            h.update(f"{table}({','.join(cols)})".encode())
-            rows = sorted(repr(r) for r in con.execute(f'SELECT * FROM "{table}"'))
-            for row in rows:
-                h.update(row.encode())
-    finally:
-        con.close()
-    for name in ("stats.json", "tokenizer.json"):
-        extra = data_dir / name
-        if extra.is_file():
-            h.update(name.encode())
-            h.update(extra.read_bytes())
-    return h.hexdigest()
+    """The store's `RealDataStorage.fingerprint()` (index rows and derived files); StorageError when `data_dir`
+    holds no store."""
+    if not RealDataStorage.exists(data_dir):
+        raise StorageError(f"no astrobio data store at {data_dir}")
+    with RealDataStorage(data_dir) as store:
+        return store.fingerprint()
 
 
 def state_checksum(state_dict: dict[str, torch.Tensor]) -> str:
