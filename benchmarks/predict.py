@@ -28,7 +28,7 @@ def _trained_run(workdir: Path) -> Path:
 
     store, run = workdir / "store", workdir / "run"
     simulate_to_store(store, 48, seed=2, resolution="demo", workers=1, source="synthetic", progress=False)
-    args = ["train", "--data", str(store), "--out", str(run), "--preset", "tiny", "--max-steps", "4",
+    args = ["train", str(store), "--out", str(run), "--preset", "tiny", "--max-steps", "4",
             "--batch-size", "4", "--warmup-steps", "1", "--eval-every", "2", "--tracking", "none", "--seed", "0"]
     result = CliRunner().invoke(app, args)
     if result.exit_code != 0:

@@ -89,7 +89,7 @@ def compute_step_seconds(trainer, batch, n_steps: int) -> tuple[float, float]:
 def run(args: argparse.Namespace) -> dict:
     from astrobio.data import make_dataloader
     from astrobio.training import TrainConfig, Trainer
-    from astrobio.training.cli import build_system_run
+    from astrobio.training.setup import build_system_run
     from astrobio.training.distributed import DistContext
 
     device = torch.device("cuda" if args.gpu else "cpu")
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         simulate_s = time.perf_counter() - t0 if not args.data else 0.0
         precision = args.precision or ("bf16" if args.gpu else "fp32")
         cfg = TrainConfig(preset=args.preset, lr=1e-3, warmup_steps=1, max_steps=args.steps, batch_size=args.batch_size,
-                          eval_every=args.steps, log_every=1, precision=precision, num_workers=args.workers,
+                          eval_every=args.steps, log_every=1, precision=precision, loader_workers=args.workers,
                           tracking="none", activation_checkpointing=args.activation_checkpointing, seed=0)
         ctx = DistContext(device=device)
         built = build_system_run(cfg, data, ctx)

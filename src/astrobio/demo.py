@@ -1,4 +1,5 @@
-"""`astrobio demo`: the whole path on the embedded default data, on a laptop.
+"""`astrobio demo`: the whole path on the embedded default data, on a laptop (the command is
+`astrobio.cli.demo`; this is what it runs).
 
 simulate (synthetic survey) → quality control → train `small` → evaluate with baselines and
 ablations → predict the real catalog and Venus/Earth/Mars → HTML report.
@@ -13,12 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-import typer
+from rich.console import Console
+from rich.markup import escape
 
-DEMO_RUNS = 2500
-DEMO_TRAIN_STEPS = 700  # batch 16: ~11000 samples; early stopping usually ends it on the plateau first
+from astrobio.data import AdvancedDataQualityManager, RealDataStorage
+from astrobio.errors import InputValidationError
+from astrobio.evaluation import predict as P
+from astrobio.evaluation.evaluate import evaluate_run, print_tables
+from astrobio.evaluation.inference import load_trained
+from astrobio.evaluation.report import write_report
+from astrobio.simulation import print_summary, simulate_to_store
+from astrobio.training.config import TrainConfig
+
 DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a validation macro-F1 gain before stopping
-DEMO_TRAIN_MINUTES = 6.0  # time guard; the cosine schedule is planned on DEMO_TRAIN_STEPS
 DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single planets)
 
 
@@ -27,24 +35,19 @@ def _step(console, title: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes: float, workers: int,
+def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes: float, sim_workers: int,
              preset: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    from astrobio.data import AdvancedDataQualityManager, RealDataStorage
-    from astrobio.evaluation import predict as P
-    from astrobio.evaluation.evaluate import evaluate_run, print_tables
-    from astrobio.evaluation.inference import load_trained
-    from astrobio.evaluation.report import write_report
-    from astrobio.simulation import print_summary, simulate_to_store
-
+    """The six steps into `out`/data (the store) and `out`/run (the trained run), printing as it goes."""
+    if n_runs < 1:
+        raise InputValidationError("n", n_runs, "at least 1 planet run")
+    # the training settings are checked before minutes of simulation, not after
+    TrainConfig.for_preset(preset, max_steps=train_steps, max_minutes=train_minutes, seed=seed)
     console = Console()
     t_start = time.perf_counter()
     data, run = out / "data", out / "run"
 
     _step(console, f"1/6 simulate {n_runs} planet runs (demo resolution)")
-    summary = simulate_to_store(data, n_runs, seed, "demo", workers, "synthetic")
+    summary = simulate_to_store(data, n_runs, seed, "demo", sim_workers, "synthetic")
     print_summary(summary)
 
     _step(console, "2/6 data quality")
@@ -52,9 +55,9 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     console.print(report.render())
 
     t0 = _step(console, f"3/6 train `{preset}`: {train_steps} steps (at most {train_minutes:g} minutes)")
-    cmd = [sys.executable, "-m", "astrobio.cli", "train", "--preset", preset, "--data", str(data), "--out", str(run),
+    cmd = [sys.executable, "-m", "astrobio.cli", "train", str(data), "--out", str(run), "--preset", preset,
            "--max-steps", str(train_steps), "--batch-size", "16", "--eval-every", "50", "--max-minutes",
-           str(train_minutes), "--seed", str(seed), "--workers", "1", "--resume", "auto",
+           str(train_minutes), "--seed", str(seed), "--loader-workers", "1", "--resume", "auto",
            "--patience", str(DEMO_PATIENCE)]
     # One core computes, the other feeds batches: a second intra-op thread only contends with the loader.
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -81,16 +84,3 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     # last line: the explorer page and API of this run (the first start predicts the catalog once, then caches)
     console.print(f"explore it in a browser: [bold]astrobio serve {escape(shlex.quote(str(run)))}[/]  ->  "
                   "http://127.0.0.1:8000/", soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(out: Path = typer.Option(Path("demo_output"), "--out"),
-             seed: int = typer.Option(0, "--seed"),
-             n_runs: int = typer.Option(DEMO_RUNS, "--n"),
-             train_steps: int = typer.Option(DEMO_TRAIN_STEPS, "--train-steps"),
-             train_minutes: float = typer.Option(DEMO_TRAIN_MINUTES, "--train-minutes"),
-             workers: int = typer.Option(2, "--workers"),
-             preset: str = typer.Option("small", "--preset")):
-        """Simulate, check, train, evaluate, predict and report, end to end."""
-        run_demo(out, seed, n_runs, train_steps, train_minutes, workers, preset)

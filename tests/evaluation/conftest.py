@@ -24,7 +24,7 @@ def trained_run(eval_store, tmp_path_factory) -> Path:
     from astrobio.cli import app
 
     run = tmp_path_factory.mktemp("eval-run") / "run"
-    args = ["train", "--data", str(eval_store), "--out", str(run), "--preset", "tiny", "--max-steps", "4",
+    args = ["train", str(eval_store), "--out", str(run), "--preset", "tiny", "--max-steps", "4",
             "--batch-size", "4", "--lr", "1e-3", "--warmup-steps", "1", "--eval-every", "2", "--log-every", "1",
             "--seed", "0"]
     result = CliRunner().invoke(app, args)

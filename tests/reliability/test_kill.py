@@ -77,9 +77,9 @@ def test_killed_simulate_resumes_to_the_uninterrupted_store(reference, tmp_path,
 
 
 def _train_cmd(data, out) -> list[str]:
-    return [ASTROBIO, "train", "--data", str(data), "--out", str(out), "--preset", "tiny", "--max-steps", "6",
+    return [ASTROBIO, "train", str(data), "--out", str(out), "--preset", "tiny", "--max-steps", "6",
             "--batch-size", "2", "--lr", "1e-3", "--warmup-steps", "1", "--eval-every", "2", "--log-every", "1",
-            "--deterministic", "--tracking", "none", "--workers", "0", "--resume", "auto"]
+            "--deterministic", "--tracking", "none", "--loader-workers", "0", "--resume", "auto"]
 
 
 def _losses(run) -> dict[int, dict]:

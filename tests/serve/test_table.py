@@ -58,17 +58,6 @@ def test_unknown_names_and_missing_run_are_typed_errors(trained_run, tmp_path):
         catalog_table(tmp_path / "untrained")
 
 
-def test_serve_cli_bad_run_is_one_line_exit_2(tmp_path):
-    from typer.testing import CliRunner
-
-    from astrobio.cli import app
-
-    result = CliRunner().invoke(app, ["serve", str(tmp_path / "missing"), "--port", "0"])
-    assert result.exit_code == 2
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "run" in lines[0] and "Traceback" not in result.output
-
-
 def test_a_planet_the_simulator_refuses_costs_only_its_own_row(monkeypatch):
     """One refusal inside a chunk: the chunk is redone planet by planet and the refused one gets its reason."""
     from types import SimpleNamespace

@@ -18,7 +18,7 @@ from astrobio.training.distributed import cleanup  # noqa: E402
 
 def main_system(out: Path, store: Path, ctx) -> None:
     """The real tiny system on a simulated store, through the same setup as `astrobio train`."""
-    from astrobio.training.cli import build_system_run
+    from astrobio.training.setup import build_system_run
 
     cfg = TrainConfig(preset="tiny", lr=1e-3, warmup_steps=1, max_steps=3, batch_size=2, eval_every=3, log_every=1,
                       tracking="none", seed=0)

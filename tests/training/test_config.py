@@ -68,7 +68,7 @@ def test_missing_tracker_package_is_a_clear_error(tmp_path):
 
 
 def test_preset_defaults_then_overrides(tmp_path):
-    from astrobio.training.cli import resolve_config
+    from astrobio.training.setup import resolve_config
 
     xl = TrainConfig.for_preset("xl")
     assert (xl.lr, xl.batch_size, xl.grad_accum_steps, xl.optimizer, xl.activation_checkpointing) == \

@@ -64,7 +64,7 @@ def load_trained(run_dir: str | Path, data: str | Path | None = None, device: st
     cfg = ckpt["config"]
     model = UnifiedMultiModalSystem(SystemConfig.from_dict(cfg["system"]))
     if cfg["train"].get("lora_rank"):  # the adapters' module tree, as training built it
-        from astrobio.training.cli import prepare_finetuning
+        from astrobio.training.setup import prepare_finetuning
         from astrobio.training.config import TrainConfig
 
         prepare_finetuning(model, TrainConfig.from_dict(cfg["train"]), load_language=False)

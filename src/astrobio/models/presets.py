@@ -68,7 +68,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "fusion": dict(dim=512, n_layers=4, n_heads=8, mlp_ratio=4.0),
         "system": dict(dropout=0.1),
         "train": dict(lr=3e-4, batch_size=16, warmup_steps=200, max_steps=20_000, eval_every=500, log_every=20,
-                      num_workers=4),
+                      loader_workers=4),
     },
     # the seed's scale, seed grid. Datacube ≈ 2.5B and graph ≈ 1.2B parameters (the seed's scales). The LM is
     # the seed's 13.14B: the Llama-2-13B trunk (d=5120, 40 layers, 40 heads of 128, vocab 32000) with GQA
@@ -87,7 +87,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "system": dict(dropout=0.1),
         "train": dict(lr=1e-4, batch_size=1, grad_accum_steps=32, warmup_steps=500, max_steps=100_000,
                       eval_every=1000, log_every=20, optimizer="adamw8bit", activation_checkpointing=True,
-                      num_workers=4),
+                      loader_workers=4),
     },
 }
 PRESET_NAMES = tuple(PRESETS)

@@ -29,7 +29,8 @@ class TrainConfig:
     """Everything the trainer needs besides the model, the loss and the data."""
 
     preset: str = "tiny"
-    """Model size preset passed to `SystemConfig.from_name`."""
+    """Model size preset passed to `SystemConfig.from_name`; it also sets its recommended training settings
+    (lr, batch size, schedule, loader workers), which replace the defaults shown here."""
     lr: float = 1e-4
     """Peak learning rate (reached at the end of warm-up). The seed used 1e-4; tiny models train faster with ~1e-3."""
     min_lr_ratio: float = 0.1
@@ -67,8 +68,8 @@ class TrainConfig:
     """Write a history.jsonl row, tracker scalars and memory stats every this many optimizer steps."""
     patience: int = 0
     """Stop after this many evaluations without a validation macro-F1 improvement; 0 = never stop early."""
-    num_workers: int = 0
-    """DataLoader worker processes per training process."""
+    loader_workers: int = 0
+    """DataLoader worker processes per training process (0 = load in the training process)."""
     seed: int = 0
     """Seeds python, numpy and torch, model initialisation and the data order."""
     memory_warn_gb: float = 0.0
@@ -119,7 +120,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputValidationError(name, value, "an integer >= 1")
-        for name in ("warmup_steps", "lr_decay_steps", "patience", "num_workers", "seed", "lora_rank"):
+        for name in ("warmup_steps", "lr_decay_steps", "patience", "loader_workers", "seed", "lora_rank"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputValidationError(name, value, "an integer >= 0")

@@ -180,10 +180,10 @@ class Trainer:
         self.sampler = ResumableDistributedSampler(train_dataset, num_replicas=self.ctx.world_size,
                                                    rank=self.ctx.rank, shuffle=True, seed=config.seed)
         self.loader = make_loader(train_dataset, batch_size=config.batch_size, sampler=self.sampler,
-                                  num_workers=config.num_workers, seed=config.seed)
+                                  num_workers=config.loader_workers, seed=config.seed)
         self.val_loader = None
         if val_dataset is not None and len(val_dataset) >= self.ctx.world_size:  # every rank needs a batch
-            self.val_loader = make_loader(val_dataset, batch_size=config.batch_size, num_workers=config.num_workers,
+            self.val_loader = make_loader(val_dataset, batch_size=config.batch_size, num_workers=config.loader_workers,
                                           sampler=ShardSampler(len(val_dataset), self.ctx.world_size, self.ctx.rank),
                                           seed=config.seed)
         if self.val_loader is None:

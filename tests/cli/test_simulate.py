@@ -1,4 +1,4 @@
-"""`astrobio simulate` on its one-worker path (a dask worker thread in this process): resume, CLI conventions."""
+"""`astrobio simulate --out STORE` on its one-worker path (a dask worker thread in this process)."""
 
 import numpy as np
 import pytest
@@ -13,36 +13,11 @@ def _ids(store) -> list[str]:
     return [r["run_id"] for r in RealDataStorage(store).list_stored_runs(include_quarantined=True)]
 
 
-def test_interrupted_simulation_resumes_to_exactly_n_runs(tmp_path, monkeypatch):
-    store = tmp_path / "store"
-    calls = {"n": 0}
-    real_record = RealDataStorage.record_shard
-
-    def interrupted_record(self, written):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the client dies while recording the second chunk
-            raise KeyboardInterrupt("killed")
-        return real_record(self, written)
-
-    monkeypatch.setattr(RealDataStorage, "record_shard", interrupted_record)
-    with pytest.raises(KeyboardInterrupt):
-        simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", chunk=8,
-                          progress=False)
-    assert len(_ids(store)) == 8  # one whole chunk: no partial record of the second
-    monkeypatch.setattr(RealDataStorage, "record_shard", real_record)
-    summary = simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", chunk=8,
-                                progress=False)
-    ids = _ids(store)
-    assert len(ids) == len(set(ids)) == 20
-    assert summary["already_stored"] == 8 and summary["simulated_now"] == 12 and summary["failed"] == []
-    again = simulate_to_store(store, 20, seed=1, resolution="demo", workers=1, source="synthetic", progress=False)
-    assert again["simulated_now"] == 0 and again["already_stored"] == 20 and len(_ids(store)) == 20
-
-
-def test_cli_same_seed_identical_store_and_old_workers_flag(tmp_path):
+def test_same_seed_gives_an_identical_store(tmp_path):
     runner = CliRunner()
-    for name, flag in (("a", "--sim-workers"), ("b", "--workers")):  # --workers: hidden alias kept for old callers
-        res = runner.invoke(app, ["simulate", "--n", "6", "--out", str(tmp_path / name), "--seed", "4", flag, "1"])
+    for name in ("a", "b"):
+        res = runner.invoke(app, ["simulate", "--n", "6", "--out", str(tmp_path / name), "--seed", "4",
+                                  "--sim-workers", "1"])
         assert res.exit_code == 0, res.output
     a, b = RealDataStorage(tmp_path / "a"), RealDataStorage(tmp_path / "b")
     ids = sorted(_ids(tmp_path / "a"))
@@ -52,7 +27,13 @@ def test_cli_same_seed_identical_store_and_old_workers_flag(tmp_path):
         np.testing.assert_array_equal(x.datacube_true, y.datacube_true)
         assert x.text == y.text and x.labels == y.labels
         assert a.index_row(rid)["content_hash"] == b.index_row(rid)["content_hash"]
-    assert "--workers" not in runner.invoke(app, ["simulate", "--help"]).output.replace("--sim-workers", "")
+
+
+def test_workers_is_not_a_simulate_option(tmp_path):
+    """One name per meaning: --sim-workers (processes) here, --loader-workers (DataLoader) in train."""
+    res = CliRunner().invoke(app, ["simulate", "--n", "2", "--out", str(tmp_path / "s"), "--workers", "1"])
+    assert res.exit_code == 2 and "No such option: --workers" in res.output
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("args, field", [
