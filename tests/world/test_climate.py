@@ -132,6 +132,40 @@ def test_temperature_falls_with_height_below_the_tropopause(demo):
     np.testing.assert_allclose(t[..., 0], np.maximum(demo.surface_temperature, top[..., 0]), rtol=1e-6)
 
 
+def test_zonal_planets_columns_per_band_equal_columns_per_cell():
+    """A rotating planet's columns are computed once per band (its T_s is the same at every longitude):
+    the result must be bit-identical to computing every cell, as for a locked planet."""
+    grid = climate.GRIDS["demo"]
+    rows = [PLANETS["earth"], PLANETS["locked"], PLANETS["mars"]]
+    x = _inputs(rows).validated()
+    rng = np.random.default_rng(0)
+    ts = np.repeat(rng.uniform(200.0, 310.0, (3, 12, grid.nlat, 1)), grid.nlon, axis=-1)
+    ts[1] = rng.uniform(150.0, 320.0, ts[1].shape)  # a locked planet's map varies in longitude
+    t_skin = np.array([[210.0], [200.0], [180.0]])
+    t_air, q, col = climate._vertical_structure(ts, x, t_skin, grid)
+    for i in range(3):  # each planet alone through the per-cell path (no zonal shortcut)
+        t_ref, q_ref, col_ref = _per_cell_columns(ts[i:i + 1], _inputs([rows[i]]).validated(), t_skin[i:i + 1], grid)
+        np.testing.assert_array_equal(t_air[i:i + 1], t_ref)
+        np.testing.assert_array_equal(q[i:i + 1], q_ref)
+        assert col[i] == col_ref[0]
+
+
+def _per_cell_columns(ts, x, t_skin, grid):
+    ps = x.surface_pressure_bar * 1e5
+    r_dry, cp = (v[:, None] for v in climate._gas_constants(x.co2_vmr))
+    wet = (x.ocean_fraction > 0).astype(float)[:, None]
+    has_water = ((x.ocean_fraction > 0) & (ps >= P_TRIPLE_WATER)).astype(float)[:, None]
+    flat = ts.reshape(1, -1)
+    t = climate._column_temperature(flat, ps[:, None], t_skin, r_dry, cp, wet, grid.sigma)
+    q = climate._humidity(t, ps[:, None], grid.sigma, has_water)
+    vmr = (q / climate.EPSILON_WATER) / (1 - q + q / climate.EPSILON_WATER)
+    dsig = np.abs(np.gradient(grid.sigma))
+    col = ((vmr * dsig).sum(axis=-1) / dsig.sum()).reshape(ts.shape)
+    shape = ts.shape + (grid.nlev,)
+    return (t.reshape(shape).astype(np.float32), q.reshape(shape).astype(np.float32),
+            (col * grid.cell_area_weights()).sum(axis=(2, 3)).mean(axis=1))
+
+
 def test_demo_shapes_and_datacube(demo):
     n = len(NAMES)
     assert demo.air_temperature.shape == (n, 12, 8, 16, 5)

@@ -925,6 +925,9 @@ def _vertical_structure(ts, x: ClimateInputs, t_skin, grid: ClimateGrid, chunk: 
     """Air temperature and specific humidity (P, 12, lat, lon, lev) float32 and the column H2O vmr (P,).
 
     Planets are processed `chunk` at a time to bound the float64 intermediates on the seed grid.
+    A planet whose surface temperature is the same at every longitude (every rotating planet: zonal
+    bands) has its columns computed once per band and copied along longitude, which gives the same
+    values as computing every cell (each column depends only on its own T_s and the planet's T_s range).
     """
     n = ts.shape[0]
     ps = x.surface_pressure_bar * 1e5
@@ -936,16 +939,21 @@ def _vertical_structure(ts, x: ClimateInputs, t_skin, grid: ClimateGrid, chunk: 
     t_air = np.empty(ts.shape + (grid.nlev,), dtype=np.float32)
     q_out = np.empty_like(t_air)
     col_vmr = np.empty(n)
-    for lo in range(0, n, chunk):
-        sl = slice(lo, min(lo + chunk, n))
-        flat = ts[sl].reshape(sl.stop - lo, -1)  # (p, N)
-        t = _column_temperature(flat, ps[sl, None], t_skin[sl], r_dry[sl], cp[sl], wet[sl], grid.sigma)
-        q = _humidity(t, ps[sl, None], grid.sigma, has_water[sl])
-        t_air[sl] = t.reshape(t_air[sl].shape)
-        q_out[sl] = q.reshape(q_out[sl].shape)
-        vmr = (q / EPSILON_WATER) / (1 - q + q / EPSILON_WATER)
-        col = ((vmr * dsig).sum(axis=-1) / dsig.sum()).reshape(ts[sl].shape)  # (p, 12, lat, lon)
-        col_vmr[sl] = (col * w_area).sum(axis=(2, 3)).mean(axis=1)
+    zonal = np.all(ts == ts[..., :1], axis=(1, 2, 3))
+    for group, ncol in ((np.flatnonzero(zonal), 1), (np.flatnonzero(~zonal), grid.nlon)):
+        step = chunk * (grid.nlon // ncol)  # the same intermediate size per batch
+        for lo in range(0, group.size, step):
+            idx = group[lo:lo + step]
+            shape = (idx.size, grid.n_months, grid.nlat, ncol)
+            flat = ts[idx, ..., :ncol].reshape(idx.size, -1)  # (p, N)
+            t = _column_temperature(flat, ps[idx, None], t_skin[idx], r_dry[idx], cp[idx], wet[idx], grid.sigma)
+            q = _humidity(t, ps[idx, None], grid.sigma, has_water[idx])
+            t_air[idx] = t.reshape(shape + (grid.nlev,))  # copied along longitude when ncol is 1
+            q_out[idx] = q.reshape(shape + (grid.nlev,))
+            vmr = (q / EPSILON_WATER) / (1 - q + q / EPSILON_WATER)
+            col = ((vmr * dsig).sum(axis=-1) / dsig.sum()).reshape(shape)
+            col = np.broadcast_to(col, (idx.size,) + ts.shape[1:])  # (p, 12, lat, lon), summed as before
+            col_vmr[idx] = (col * w_area).sum(axis=(2, 3)).mean(axis=1)
     return t_air, q_out, col_vmr
 
 
