@@ -2,4 +2,5 @@
 
 from astrobio.cli.main import app
 
-app(prog_name="astrobio")
+if __name__ == "__main__":
+    app(prog_name="astrobio")
