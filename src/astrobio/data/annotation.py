@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
+from astrobio import __version__
 from astrobio.errors import AnnotationError, InputValidationError
 from astrobio.io import canonical_json, git_revision
 from astrobio.world.types import LABEL_KEYS, PlanetRun
@@ -123,8 +124,6 @@ class ComprehensiveDataAnnotationSystem:
     def annotate(self, run: PlanetRun, *, source: str | None = None, seed: int | None = None,
                  config: dict[str, Any] | None = None) -> dict[str, Any]:
         """Annotation of `run`. `source` defaults from `run.truth.source`, `seed` from `run.seed`."""
-        from astrobio import __version__
-
         if source is None:
             source = _TRUTH_SOURCE.get(run.truth.source, run.truth.source)
         if source not in SOURCES:

@@ -22,8 +22,7 @@ import torch
 
 from astrobio.data.tokenizer import BOS_ID, PAD_ID
 from astrobio.errors import InputValidationError
-
-MODALITIES = ("datacube", "graph", "spectrum", "text")
+from astrobio.world.types import MODALITIES
 GRAPH_NODE_FEATURES = 64  # metabolic_graph node feature width (docs/architecture.md)
 
 

@@ -56,10 +56,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from astrobio.constants import EPSILON_WATER, L_VAP_WATER, P_TRIPLE_WATER, R_VAPOUR, T_CRIT_WATER, T_TRIPLE_WATER
+from astrobio.data.repair import scan_store
+from astrobio.data.storage import MODALITIES, RealDataStorage, content_hash, hashed_arrays
 from astrobio.errors import InputValidationError, QualityError
-from astrobio.data.storage import MODALITIES, content_hash, hashed_arrays
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR  # the observer's prior atmosphere (SPEC.md §3)
-from astrobio.world.types import LABEL_KEYS
+from astrobio.world.types import CLASS_NAMES, LABEL_KEYS
 
 MIN_RUNS_FOR_OUTLIERS = 5  # a median/MAD over fewer runs says nothing
 
@@ -169,7 +170,7 @@ def _check_labels(labels: Mapping[str, Any]) -> list[str]:
         return [f"label_missing:{','.join(missing)}"]
     reasons = []
     cls, liquid = labels["habitability_class"], float(labels["liquid_water_fraction"])
-    if cls not in (0, 1, 2) or isinstance(cls, bool):
+    if cls not in range(len(CLASS_NAMES)) or isinstance(cls, bool):
         reasons.append(f"label_class_invalid:{cls!r}")
     if not (0.0 <= liquid <= 1.0):
         reasons.append(f"label_liquid_fraction_range:{liquid!r}")
@@ -284,9 +285,6 @@ class AdvancedDataQualityManager:
     def assess_data_quality(self, storage, quality_thresholds: Mapping[str, float] | None = None,
                             quarantine: bool = True, verify_hashes: bool = True) -> QualityReport:
         """Check every stored run (quarantined ones included) and quarantine the failing ones."""
-        from astrobio.data.repair import scan_store
-        from astrobio.data.storage import RealDataStorage
-
         if isinstance(storage, (str, Path)):
             storage = RealDataStorage(storage)
         thresholds = _merge_thresholds(self.quality_thresholds, quality_thresholds)

@@ -42,7 +42,8 @@ from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.data.tokenizer import TOKENIZER_FILE
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 from astrobio.io import atomic_path, json_default
-from astrobio.world.types import PHYSICS_FEATURES, PlanetObserved, PlanetRun, PlanetTruth, dataclass_from_dict
+from astrobio.world.types import (MODALITIES, PHYSICS_FEATURES, PlanetObserved, PlanetRun, PlanetTruth,
+                                  dataclass_from_dict, legacy_run_id_for, run_id_for)
 
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite"
@@ -55,7 +56,6 @@ _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 # `.shard-00001.h5.tmp-<pid>`, and a repair's `.index.sqlite.<pid>.<hex>.tmp`. Group 1 or 2 is the pid.
 TMP_RE = re.compile(r"^\.(?:shard-\d{5,}\.h5|index\.sqlite)\.(?:tmp-(\d+)|(\d+)\.[0-9a-f]+\.tmp)$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\-]*$")
-MODALITIES = ("datacube", "graph", "spectrum", "text")
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -661,8 +661,6 @@ class RealDataStorage:
     def pending(self, truths: Iterable[PlanetTruth]) -> list[PlanetTruth]:
         """The truths whose run is not stored yet. Stores written before run ids carried a name hash hold
         catalog runs under the bare slug (`legacy_run_id_for`): such a row counts when its exact name matches."""
-        from astrobio.world.types import legacy_run_id_for, run_id_for
-
         if self._conn is None and not self.index_path.exists():
             return list(truths)
         names = dict(self._db().execute("SELECT run_id, name FROM runs").fetchall())

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from astrobio.evaluation import metrics as M
 from astrobio.evaluation.features import RunTable
 from astrobio.world import habitable, planets, stars
+from astrobio.world.types import REGRESSION_KEYS
 
 N_CLASSES = 3
 GREENHOUSE_OFFSET_K = 33.0  # Earth's greenhouse warming, used to turn T_eq into an ESI surface temperature
@@ -156,8 +158,6 @@ class HelaRetrieval:
     def fit(self, train: RunTable) -> "HelaRetrieval":
         from sklearn.ensemble import RandomForestRegressor
 
-        from astrobio.world.types import REGRESSION_KEYS
-
         self.cols_ = [REGRESSION_KEYS.index(k) for k in HELA_TARGETS]
         m = train.has_spectrum
         self.model_ = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=self.seed, n_jobs=2)
@@ -189,8 +189,6 @@ def observer_ceiling(train: RunTable, test: RunTable, full_train_metrics: dict, 
     """The ceiling estimate of issue "World v2" on one store: LightGBM on the observed inputs, trained on nested
     subsets of the train split (25%, 50%, all). Where the curve has flattened, its best point estimates what an
     observer can reach from these inputs; `benchmarks/information.py` follows the curve to larger stores."""
-    from astrobio.evaluation import metrics as M
-
     order = np.random.default_rng(seed).permutation(len(train))
     curve = []
     for f in CEILING_FRACTIONS:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from astrobio.data.dataset import PlanetRunDataset
 from astrobio.evaluation import baselines as B
 from astrobio.evaluation import metrics as M
 from astrobio.evaluation.features import load_table
 from astrobio.evaluation.inference import load_trained, predict_dataset
+from astrobio.evaluation.report import SCORE_COLUMNS, metric_rows
 from astrobio.io import atomic_write
-from astrobio.world.types import REGRESSION_KEYS
-
-MODALITIES = ("datacube", "graph", "spectrum", "text")
+from astrobio.world.types import MODALITIES, REGRESSION_KEYS
 
 
 def _weights_by_class(weights: np.ndarray, pred: np.ndarray) -> dict[str, dict[str, float]]:
@@ -71,8 +71,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data: str | Path | No
 
 def run_baselines(data_path: Path, test_ids: list[str], seed: int, test_table=None) -> dict:
     """Fit every baseline on the train split and score it on `test_ids`."""
-    from astrobio.data import PlanetRunDataset
-
     train_ids = PlanetRunDataset(data_path, "train", seed=seed).run_ids
     train = load_table(data_path, train_ids)
     test = test_table if test_table is not None else load_table(data_path, test_ids)
@@ -100,8 +98,6 @@ def print_tables(metrics: dict) -> None:
     """The headline table (model vs baselines vs ablations) on the terminal."""
     from rich.console import Console
     from rich.table import Table
-
-    from astrobio.evaluation.report import SCORE_COLUMNS, metric_rows
 
     table = Table(title=f"habitability classification, {metrics['split']} split "
                         f"(n={metrics['model']['calibrated']['n']})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from astrobio.data.storage import RealDataStorage
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
 
 SPECTRUM_BINS = 48  # coarse log-spaced bins (~PRISM-like resolution over 0.6-12 um)
@@ -88,7 +89,5 @@ def table_from_runs(runs) -> RunTable:
 
 def load_table(store_path, run_ids) -> RunTable:
     """Load the given runs from a store into a RunTable."""
-    from astrobio.data import RealDataStorage
-
     storage = RealDataStorage(store_path)
     return table_from_runs([storage.load_run(rid) for rid in run_ids])

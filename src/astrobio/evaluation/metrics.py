@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
-CLASS_NAMES = ("not_habitable", "habitable", "inhabited")
+from astrobio.world.types import CLASS_NAMES
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int = 3) -> np.ndarray:

@@ -17,8 +17,10 @@ import numpy as np
 
 from astrobio.data.storage import RealDataStorage
 from astrobio.io import atomic_write
+from astrobio.world import habitable
+from astrobio.world.types import CLASS_NAMES, MODALITIES
 
-CLASS_LABELS = ("not habitable", "habitable", "inhabited")
+CLASS_LABELS = tuple(c.replace("_", " ") for c in CLASS_NAMES)  # for display
 
 
 def _fig_to_img(fig) -> str:
@@ -132,11 +134,10 @@ def fig_comparison(rows: list[tuple[str, float, float]], title: str) -> str:
 
 def fig_attribution(weights_by_class: dict) -> str:
     plt = _plt()
-    mods = ("datacube", "graph", "spectrum", "text")
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     bottom = np.zeros(len(weights_by_class))
     names = list(weights_by_class)
-    for m in mods:
+    for m in MODALITIES:
         vals = np.array([weights_by_class[c].get(m, 0.0) for c in names])
         ax.bar(names, vals, bottom=bottom, label=m)
         bottom += vals
@@ -175,8 +176,6 @@ def fig_spectra(examples: list[tuple[str, np.ndarray]]) -> str:
 
 def fig_hz_diagram(predictions: list[dict]) -> str:
     plt = _plt()
-    from astrobio.world import habitable
-
     fig, ax = plt.subplots(figsize=(7.5, 5))
     s = np.array([float(p["instellation_searth"]) for p in predictions])
     teff = np.array([float(p["star_teff_k"]) for p in predictions])
@@ -219,7 +218,7 @@ def metric_rows(metrics: dict) -> list[dict]:
     """Model, baselines and ablations as uniform rows (also used for the terminal table)."""
     def row(name, m):
         return {"name": name, **{k: m[k] for k in SCORE_COLUMNS},
-                "recalls": [m["per_class"][c]["recall"] for c in ("not_habitable", "habitable", "inhabited")]}
+                "recalls": [m["per_class"][c]["recall"] for c in CLASS_NAMES]}
 
     rows = [row("model (temperature-scaled)", metrics["model"]["calibrated"])]
     rows += [row(f"baseline: {k}", v) for k, v in metrics.get("baselines", {}).items()]

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from astrobio import __version__
 from astrobio.errors import InputValidationError
 from astrobio.io import git_revision
 
@@ -111,8 +112,6 @@ def make_tracker(kind: str, run_dir: str | Path) -> Tracker:
 
 def environment_info(device: torch.device, world_size: int = 1) -> dict[str, Any]:
     """What a reader needs to reproduce a run's numbers."""
-    from astrobio import __version__
-
     info: dict[str, Any] = {
         "astrobio_version": __version__,
         "git_revision": git_revision(),

@@ -1,6 +1,6 @@
 """Atmospheric composition: volume mixing ratios, the observer's prior, and biosphere gases.
 
-A composition is a dict gas -> volume mixing ratio (VMR) over `GASES` (world/types.py); N2 is the
+A composition is a dict gas -> volume mixing ratio (VMR) over `GASES`; N2 is the
 balance gas, so `normalise` sets N2 = 1 - sum(others). Missing gases are 0. Values are column-mean,
 well-mixed VMRs: that is what the isothermal transit model in spectrum.py consumes.
 
@@ -27,7 +27,13 @@ import numpy as np
 
 from astrobio.constants import MOLAR_MASS
 from astrobio.errors import InputValidationError
-from astrobio.world.types import BIOSPHERES, GASES
+
+# Gases whose volume mixing ratios the true atmosphere carries (N2 is the balance gas). Part of the run
+# contract: world/types.py re-exports it (PlanetTruth.composition has exactly these keys).
+GASES = ("N2", "O2", "CO2", "CH4", "H2O", "O3", "N2O", "CO", "H2")
+
+# Biospheres a true planet can host. "none" = sterile or no detectable metabolism (re-exported by types.py).
+BIOSPHERES = ("none", "oxygenic", "methanogenic")
 
 # Present atmospheric level of O2 (dry-air VMR; Tans & Keeling / NOAA, 20.95 %).
 O2_PAL = 0.2095

@@ -14,16 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from astrobio.constants import AU, DAY, G, M_SUN
 from astrobio.errors import InputValidationError, check_finite_range
+from astrobio.world import stars
+# GASES (the composition's keys) and BIOSPHERES are defined with the chemistry that uses them and are part
+# of this contract; `normalise` checks a composition's ranges.
+from astrobio.world.atmosphere import BIOSPHERES, GASES, normalise
 
-# Gases whose volume mixing ratios the true atmosphere carries (N2 is the balance gas).
-GASES = ("N2", "O2", "CO2", "CH4", "H2O", "O3", "N2O", "CO", "H2")
-
-# Biospheres a true planet can host. "none" = sterile or no detectable metabolism.
-BIOSPHERES = ("none", "oxygenic", "methanogenic")
-
-# habitability_class values (SPEC.md "Labels").
+# habitability_class values (SPEC.md "Labels"): class c is CLASS_NAMES[c].
 CLASS_NAMES = ("not_habitable", "habitable", "inhabited")
+
+# The four modalities of a run, in the order of every per-modality array (`MultiModalBatch.modality_mask`,
+# the fusion's tokens, the store's has_* columns, `PlanetRun.modality_present`).
+MODALITIES = ("datacube", "graph", "spectrum", "text")
 
 # Label keys of every PlanetRun, in this order (regression targets follow the class).
 LABEL_KEYS = (
@@ -108,8 +111,6 @@ class PlanetTruth:
 
     @property
     def period_days(self) -> float:
-        from astrobio.constants import AU, DAY, G, M_SUN
-
         a = self.semimajor_axis_au * AU
         return 2 * math.pi * math.sqrt(a**3 / (G * self.star_mass_msun * M_SUN)) / DAY
 
@@ -183,6 +184,7 @@ class PlanetRun:
     extras: dict[str, Any] = field(default_factory=dict)  # diagnostics (runaway flag, ESI, HZ limits, ...)
 
     def modality_present(self) -> dict[str, bool]:
+        """Whether each of MODALITIES is present (keys in that order)."""
         return {
             "datacube": self.datacube_prior is not None,
             "graph": self.graph is not None and int(self.graph.num_nodes) > 0,
@@ -276,13 +278,11 @@ def _flag(field: str, value: Any) -> bool:
 
 
 def _check_composition(comp: Any) -> None:
-    from astrobio.world import atmosphere
-
     if not isinstance(comp, dict) or set(comp) != set(GASES):
         raise InputValidationError("composition", comp, f"a dict of VMRs over exactly {GASES}")
     for gas, v in comp.items():
         _number(f"composition[{gas}]", v)
-    atmosphere.normalise(comp)  # ranges and the sum of trace gases
+    normalise(comp)  # ranges and the sum of trace gases
 
 
 def validate_truth(t: PlanetTruth) -> None:
@@ -291,8 +291,6 @@ def validate_truth(t: PlanetTruth) -> None:
     Every field is checked: strings and enumerations, real numbers (strings are refused), finiteness,
     physical ranges the simulator models, flags, counts and the composition.
     """
-    from astrobio.world import stars  # lazily: stars is physics, types is the data contract
-
     if not isinstance(t, PlanetTruth):
         raise InputValidationError("truth", type(t).__name__, "a PlanetTruth")
     _text("name", t.name)
