@@ -59,31 +59,30 @@ def test_unknown_names_and_missing_run_are_typed_errors(trained_run, tmp_path):
 
 
 def test_a_planet_the_simulator_refuses_costs_only_its_own_row(monkeypatch):
-    """One refusal inside a chunk: the chunk is redone planet by planet and the refused one gets its reason."""
+    """One refusal inside a chunk: the chunk is bisected until the refused planet stands alone; each planet
+    is simulated once in the calls that succeed, and only the refused one gets its reason."""
     from types import SimpleNamespace
 
     from astrobio.errors import InputValidationError
     from astrobio.evaluation import predict as P
     from astrobio.serve import table as T
-    from astrobio.world import simulate
 
-    def refuse(truths):
-        if any(t.name == "boom" for t in truths):
-            raise InputValidationError("temperature_k", 5529.4, "a finite value [0.0, 5000.0] K")
-
-    def fake_predict(loaded, truths, **kw):
-        refuse(truths)
-        return [{"name": t.name} for t in truths]
+    calls = []
 
     def fake_simulate(truths, **kw):
-        refuse(truths)
+        calls.append([t.name for t in truths])
+        if any(t.name == "boom" for t in truths):
+            raise InputValidationError("temperature_k", 5529.4, "a finite value [0.0, 5000.0] K")
         return [f"run of {t.name}" for t in truths]
 
-    monkeypatch.setattr(P, "predict_truths", fake_predict)
-    monkeypatch.setattr(simulate, "simulate_runs", fake_simulate)
-    monkeypatch.setattr("astrobio.world.simulate_runs", fake_simulate, raising=False)
+    def fake_predict_runs(loaded, runs, **kw):
+        return [{"name": r[len("run of "):]} for r in runs]
+
+    monkeypatch.setattr("astrobio.world.simulate_runs", fake_simulate)
+    monkeypatch.setattr(P, "predict_runs", fake_predict_runs)
     part = [SimpleNamespace(name=n) for n in ("a", "boom", "c")]
     rows, runs, failures = T._predict_part(None, part, 0, 5, 1.0, "demo")
     assert [r["name"] for r in rows] == ["a", "c"] and runs == ["run of a", "run of c"]
-    assert failures == [("boom", "the simulator failed: invalid temperature_k=5529.4: expected a finite value "
-                                 "[0.0, 5000.0] K")]
+    assert failures == [("boom", "simulation failed: InputValidationError: invalid temperature_k=5529.4: "
+                                 "expected a finite value [0.0, 5000.0] K")]
+    assert calls == [["a", "boom", "c"], ["a"], ["boom", "c"], ["boom"], ["c"]]

@@ -41,15 +41,17 @@ def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = M
     from astrobio.world import simulate_runs
 
     runs = simulate_runs(truths, seed=seed, resolution=loaded.data_state["resolution"])
-    return predict_runs(loaded, runs, mc_samples=mc_samples, temperature=temperature)
+    return predict_runs(loaded, runs, mc_samples=mc_samples, temperature=temperature, seed=seed)
 
 
-def predict_runs(loaded: LoadedRun, runs, mc_samples: int = MC_SAMPLES, temperature: float = 1.0) -> list[dict]:
-    """The model on simulated runs, served in memory with the checkpoint's data state; one dict per run."""
+def predict_runs(loaded: LoadedRun, runs, mc_samples: int = MC_SAMPLES, temperature: float = 1.0,
+                 seed: int = 0) -> list[dict]:
+    """The model on simulated runs, served in memory with the checkpoint's data state; one dict per run.
+    The MC-dropout masks are drawn from `seed` (see `predict_dataset`): same runs, same seed, same rows."""
     from astrobio.data import PlanetRunDataset
 
     ds = PlanetRunDataset.from_runs(runs, like=loaded.data_state)  # in memory, in the order of `runs`
-    res = predict_dataset(loaded.model, ds, mc_samples=mc_samples)
+    res = predict_dataset(loaded.model, ds, mc_samples=mc_samples, seed=seed)
     probs = M.softmax(res["logits"], temperature)
     rows = []
     for i, run in enumerate(runs):
@@ -115,7 +117,7 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
             part = truths[start:start + chunk]
             runs, failed = simulate_isolating(part, seed, loaded.data_state["resolution"])
             skipped += failed
-            rows += predict_runs(loaded, runs, temperature=temperature, mc_samples=mc_samples)
+            rows += predict_runs(loaded, runs, temperature=temperature, mc_samples=mc_samples, seed=seed)
             bar.advance(task, len(part))
     out = Path(out or Path(run_dir) / "predictions.csv")
     write_csv(rows, out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import tempfile
 import threading
 import time
@@ -29,11 +28,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import astrobio
 from astrobio.errors import AstrobioError, InputValidationError, StorageError
 from astrobio.serve import schemas as S
+from astrobio.serve.listing import Listing
 from astrobio.serve.table import CatalogTable
 
 log = logging.getLogger("astrobio.serve")
 STATIC = Path(str(resources.files("astrobio.serve") / "static"))
-_HEAVY = ("observed", "prior_climate", "observing_log", "spectrum")  # detail-only fields
 SOLAR_SYSTEM_POINTS = (("Venus", 0.7233), ("Earth", 1.0), ("Mars", 1.5237))  # semimajor axes [AU], L = 1 L_sun
 _UNION_TAGS = ("CatalogPlanet", "list[CatalogPlanet]")  # pydantic's names of the two shapes of a predict body
 SUN_TEFF_K = 5772.0  # IAU 2015 Resolution B3 nominal solar effective temperature
@@ -73,55 +72,52 @@ def _error_body(details: list[dict]) -> dict:
 class Predictor:
     """The run's model for POST /api/predict, giving exactly what `astrobio predict` gives.
 
-    `astrobio predict` seeds every RNG, then loads the run (building the model draws from torch's RNG),
-    then runs the MC-dropout passes. The state the RNGs have at that point is recorded once per seed and
-    restored before each prediction, so the spread is the CLI's too. One prediction at a time: MC dropout
-    switches the shared model's mode and the RNGs are process-wide.
+    The model (torch, torch_geometric and the weights: the slowest part of a start) is loaded by a
+    background thread, so the server answers list and detail requests while it loads; a prediction waits
+    for it. `predict_truths` draws the MC-dropout masks from the request's seed, so the answer depends on
+    the inputs and the seed only. One prediction at a time: MC dropout switches the shared model's mode.
     """
 
-    MAX_SEEDS = 16
+    LOAD_TIMEOUT_S = 600.0
 
     def __init__(self, run_dir: Path):
-        from astrobio.evaluation import predict as P
-        from astrobio.evaluation.inference import load_trained
-
         self.run_dir = Path(run_dir)
-        self.loaded = load_trained(self.run_dir)
-        self.temperature = P.temperature_of(self.run_dir)
-        self.mc_samples = P.MC_SAMPLES
-        self._states: dict[int, tuple] = {}
         self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._error: Optional[BaseException] = None
+        threading.Thread(target=self._load, name="astrobio-model-loader", daemon=True).start()
 
-    def _rng_state(self, seed: int) -> tuple:
-        import torch
+    def _load(self) -> None:
+        try:
+            from astrobio.evaluation import predict as P
+            from astrobio.evaluation.inference import load_trained
 
-        from astrobio.evaluation.inference import load_trained
-        from astrobio.seeding import seed_everything
+            self._P = P
+            self.loaded = load_trained(self.run_dir)
+            self.temperature = P.temperature_of(self.run_dir)
+            self.mc_samples = P.MC_SAMPLES
+        except BaseException as exc:  # reported to every prediction request (503 with the reason)
+            self._error = exc
+        finally:
+            self._ready.set()
 
-        if seed not in self._states:
-            if len(self._states) >= self.MAX_SEEDS:
-                self._states.pop(next(iter(self._states)))
-            seed_everything(seed)
-            load_trained(self.run_dir)
-            self._states[seed] = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-        return self._states[seed]
+    def wait(self, timeout: float = LOAD_TIMEOUT_S) -> None:
+        """Block until the model is loaded; a load that failed raises ServeError 503 with its reason."""
+        if not self._ready.wait(timeout):
+            raise ServeError(503, "run", str(self.run_dir), f"the model loaded within {timeout:.0f} s")
+        if self._error is not None:
+            raise ServeError(503, "run", str(self.run_dir),
+                             f"a run whose model loads ({type(self._error).__name__}: {self._error})")
 
     def _predict(self, truths, seed: int) -> list[dict]:
-        import torch
-
-        from astrobio.evaluation import predict as P
-
-        py_state, np_state, torch_state = self._rng_state(seed)
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-        torch.set_rng_state(torch_state)
-        return P.predict_truths(self.loaded, truths, seed=seed, mc_samples=self.mc_samples,
-                                temperature=self.temperature)
+        return self._P.predict_truths(self.loaded, truths, seed=seed, mc_samples=self.mc_samples,
+                                      temperature=self.temperature)
 
     def predict(self, planets: list[S.CatalogPlanet], seed: int) -> list[S.PredictedPlanet]:
         from astrobio.world.catalog import catalog_truth_from_row
         from astrobio.world.types import validate_truth
 
+        self.wait()
         results: dict[int, S.PredictedPlanet] = {}
         truths: dict[int, Any] = {}
         for i, p in enumerate(planets):
@@ -205,9 +201,7 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
     """The app over `table` (the whole catalog, or any subset a test builds) and `predictor` for POST."""
     app = FastAPI(title="astrobio", version=astrobio.__version__,
                   description="Habitability predictions of the catalog planets and of planets you describe.")
-    summaries = [{k: v for k, v in p.items() if k not in _HEAVY} for p in table.planets]
-    for s in summaries:
-        s["hz_position"] = s["hz"]["position"]
+    listing = Listing(table.planets, table.lat, table.lon, table.maps)
     curves = hz_curves()
     export_lock = threading.Lock()  # one export at a time: HDF5 reads of the store are not thread-safe
 
@@ -261,39 +255,36 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    # The GET endpoints are async: their answers are prepared (`Listing`), so they never block the event
+    # loop, and they skip the thread-pool hop a plain `def` endpoint costs on every request.
     @app.get("/api/health", response_model=S.Health)
-    def health():
+    async def health():
         return {"status": "ok", "version": astrobio.__version__, "run_id": table.meta.get("run_id", ""),
                 "planets": len(table.planets), "skipped": len(table.skipped)}
 
     @app.get("/api/planets", response_model=S.PlanetPage, responses={422: {"model": S.ErrorResponse}})
-    def planets(q: str = Query("", max_length=200, description="case-insensitive part of the name or system"),
-                min_p_habitable: float = Query(0.0, ge=0.0, le=1.0, allow_inf_nan=False),
-                teff_min: Optional[float] = Query(None, ge=0, allow_inf_nan=False, description="K"),
-                teff_max: Optional[float] = Query(None, ge=0, allow_inf_nan=False, description="K"),
-                sort: SortField = SortField.p_habitable, order: Order = Order.desc,
-                limit: int = Query(50, ge=1, le=S.MAX_LIMIT), offset: int = Query(0, ge=0)):
+    async def planets(q: str = Query("", max_length=200, description="case-insensitive part of the name or system"),
+                      min_p_habitable: float = Query(0.0, ge=0.0, le=1.0, allow_inf_nan=False),
+                      teff_min: Optional[float] = Query(None, ge=0, allow_inf_nan=False, description="K"),
+                      teff_max: Optional[float] = Query(None, ge=0, allow_inf_nan=False, description="K"),
+                      sort: SortField = SortField.p_habitable, order: Order = Order.desc,
+                      limit: int = Query(50, ge=1, le=S.MAX_LIMIT), offset: int = Query(0, ge=0)):
         if teff_min is not None and teff_max is not None and teff_min > teff_max:
             raise ServeError(422, "query.teff_min", teff_min, f"at most teff_max={teff_max}")
-        needle = q.strip().casefold()
-        rows = [s for s in summaries
-                if (not needle or needle in s["name"].casefold() or needle in str(s["system"]).casefold())
-                and s["p_habitable"] >= min_p_habitable
-                and (teff_min is None or (s["star_teff_k"] is not None and s["star_teff_k"] >= teff_min))
-                and (teff_max is None or (s["star_teff_k"] is not None and s["star_teff_k"] <= teff_max))]
-        key = sort.value
-        known = [s for s in rows if s.get(key) is not None]
-        known.sort(key=lambda s: (s[key].casefold() if isinstance(s[key], str) else s[key], s["name"]),
-                   reverse=order is Order.desc)
-        rows = known + [s for s in rows if s.get(key) is None]  # unknown values last in either order
-        return {"total": len(rows), "offset": offset, "limit": limit, "planets": rows[offset:offset + limit]}
+        selected = listing.select(q, min_p_habitable, teff_min, teff_max, sort.value, order is Order.desc)
+        return Response(listing.page_json(selected, offset, limit), media_type="application/json")
+
+    @app.get("/api/diagram", response_model=S.DiagramPoints)
+    async def diagram():
+        """Every served planet, as columns of what the habitable-zone diagram draws (one small request)."""
+        return Response(listing.diagram_json, media_type="application/json")
 
     @app.get("/api/skipped", response_model=list[S.SkippedPlanet])
-    def skipped():
+    async def skipped():
         return table.skipped
 
     @app.get("/api/hz-limits")
-    def hz_limits():
+    async def hz_limits():
         """Kopparapu et al. (2014) habitable-zone limits S_eff(Teff) and the Solar System, for the diagram."""
         return curves
 
@@ -330,13 +321,8 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
         return _export(name, ".csv", export_spectrum_csv)
 
     @app.get("/api/planets/{name:path}", response_model=S.PlanetDetail, responses={404: {"model": S.ErrorResponse}})
-    def planet(name: str):
-        i = planet_index(name)
-        maps = table.maps[i]
-        return {**table.planets[i], "temperature_map": {
-            "lat_deg": table.lat, "lon_deg": table.lon, "months": np.round(maps, 2).tolist(),
-            # equal-weight mean of the 12 monthly means
-            "annual_mean": np.round(maps.mean(axis=0), 2).tolist()}}
+    async def planet(name: str):
+        return Response(listing.detail_json(planet_index(name)), media_type="application/json")
 
     @app.post("/api/predict", response_model=S.PredictResponse, responses={422: {"model": S.ErrorResponse}})
     def predict(planets: Union[S.CatalogPlanet, list[S.CatalogPlanet]] = Body(...),

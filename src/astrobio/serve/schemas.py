@@ -146,3 +146,12 @@ class PredictResponse(BaseModel):
     seed: int
     mc_samples: int
     results: list[PredictedPlanet]
+
+
+class DiagramPoints(BaseModel):
+    """Every served planet as columns of what the habitable-zone diagram draws (null = unknown)."""
+
+    name: list[str]
+    instellation_searth: list[Optional[float]]
+    star_teff_k: list[Optional[float]]
+    p_habitable: list[float]

@@ -155,23 +155,14 @@ def planet_record(row: dict, run) -> dict[str, Any]:
 
 
 def _predict_part(loaded, part, seed: int, mc_samples: int, temperature: float, resolution: str):
-    """(rows, runs, failures) for a chunk of truths. When the simulator refuses a planet of the chunk, the
-    chunk is halved until that planet stands alone, so one planet's reason never costs the others their
-    prediction and the extra work grows with log2(chunk), not with the chunk."""
-    from astrobio.errors import AstrobioError
+    """(rows, runs, failures) for a chunk of truths, each planet simulated once: the runs the model reads
+    are the runs the store keeps. A planet the simulator refuses is isolated by bisection
+    (`simulate_isolating`: log2(chunk) extra calls, not one per planet) and gets its reason."""
     from astrobio.evaluation import predict as P
-    from astrobio.world import simulate_runs
 
-    try:
-        rows = P.predict_truths(loaded, part, seed=seed, mc_samples=mc_samples, temperature=temperature)
-        return rows, simulate_runs(part, seed=seed, resolution=resolution), []
-    except AstrobioError as exc:
-        if len(part) == 1:
-            return [], [], [(part[0].name, f"the simulator failed: {exc}")]
-    half = len(part) // 2
-    rows, runs, failures = _predict_part(loaded, part[:half], seed, mc_samples, temperature, resolution)
-    r2, u2, f2 = _predict_part(loaded, part[half:], seed, mc_samples, temperature, resolution)
-    return rows + r2, runs + u2, failures + f2
+    runs, failures = P.simulate_isolating(part, seed, resolution)
+    rows = P.predict_runs(loaded, runs, mc_samples=mc_samples, temperature=temperature, seed=seed) if runs else []
+    return rows, runs, failures
 
 
 def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int = CATALOG_MC_SAMPLES,
@@ -182,14 +173,12 @@ def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int =
     from astrobio.data import RealDataStorage
     from astrobio.evaluation import predict as P
     from astrobio.evaluation.inference import load_trained
-    from astrobio.seeding import seed_everything
 
     loaded = load_trained(run_dir)
     temperature = P.temperature_of(run_dir)
-    resolution = loaded.data_state["resolution"]  # as predict_truths simulates: the stored runs must match
+    resolution = loaded.data_state["resolution"]  # the model's own: the stored runs are what it read
     store = RealDataStorage(store_path) if store_path else None
     planets, maps, skipped, grid = [], [], list(skipped), None
-    seed_everything(seed)
     with Progress(disable=not progress) as bar:
         task = bar.add_task("predict catalog for serving", total=len(truths))
         for start in range(0, len(truths), CHUNK):
