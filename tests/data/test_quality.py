@@ -202,3 +202,12 @@ def test_every_read_failure_is_quarantined_and_assessment_goes_on(store_path, ru
         a = store.load_arrays(row["run_id"])
         want = next(r for r in runs if r.run_id == row["run_id"])
         assert np.array_equal(a["datacube_true"], want.datacube_true) and a["labels"] == want.labels
+
+
+def test_non_finite_physics_features_are_a_defect(store_path, make_run):
+    run = make_run(0)
+    run.physics_features[2] = np.inf
+    store = RealDataStorage(store_path)
+    store.write_runs([run])
+    report = AdvancedDataQualityManager().assess_data_quality(store, quarantine=False)
+    assert report.runs[0].reasons == ["non_finite:physics_features"]

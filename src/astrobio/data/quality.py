@@ -5,7 +5,8 @@ A run fails when any check below fails; failing runs are quarantined in the inde
 quarantined again by the next assessment). Reasons are `check:detail` strings.
 
 Checks per run:
-- `non_finite:<array>`: NaN/Inf in a datacube, the spectrum, graph node features or a coordinate.
+- `non_finite:<array>`: NaN/Inf in a datacube, the spectrum, graph node features, the physics features or a
+  coordinate.
 - `temperature_range:<cube>`: air temperature outside [temperature_min_k, temperature_max_k].
 - `humidity_negative:<cube>`, `humidity_supersaturated:<cube>`: specific humidity below 0, or above
   `max_supersaturation` × saturation. Saturation: Clausius–Clapeyron with constant latent heat,
@@ -105,7 +106,7 @@ def check_run(a: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[str
     """Failure reasons of one run given its `RealDataStorage.load_arrays` dict (empty = passes)."""
     reasons: list[str] = []
     arrays = {"datacube_prior": a["datacube_prior"], "datacube_true": a["datacube_true"],
-              "spectrum": a["spectrum"], "graph_x": a["graph_x"],
+              "spectrum": a["spectrum"], "graph_x": a["graph_x"], "physics_features": a.get("physics_features"),
               **{f"coords.{k}": v for k, v in a["coords"].items()}}
     for name, arr in arrays.items():
         if arr is not None and np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
