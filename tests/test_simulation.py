@@ -29,6 +29,15 @@ from astrobio.world.types import run_id_for
 HANG_GUARD_S = 900  # far beyond any honest run on a busy 2-core machine: only a hang reaches it
 
 
+def test_task_sizes_shrink_towards_the_end_and_cover_every_planet():
+    assert simulation.task_sizes(1024, 2, 256) == [256, 192, 144, 108, 81, 61, 46, 34, 26, 19, 16, 16, 16, 9]
+    assert simulation.task_sizes(2500, 2, 256)[:6] == [256] * 6  # large batches first (cheaper per planet)
+    assert simulation.task_sizes(20, 1, 64) == [16, 4]  # never below MIN_CHUNK but for the rest
+    assert simulation.task_sizes(3, 4, 64) == [3]
+    assert simulation.task_sizes(0, 2, 64) == []
+    assert sum(simulation.task_sizes(40_000, 7, 64)) == 40_000
+
+
 @pytest.fixture(scope="module")
 def cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
