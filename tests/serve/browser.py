@@ -49,6 +49,16 @@ def _api(base: str, path: str):
         return json.loads(r.read())
 
 
+def wait_ready(driver) -> dict:
+    """Wait for the page's marker that the diagram and the first table page are drawn; the time from
+    navigation start to that marker (the page's own performance.now()) and the points on the diagram."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    return driver.execute_script("return {ready_ms: Number(document.body.dataset.readyMs), "
+                                 "points: document.querySelectorAll('#hz circle.pt').length}")
+
+
 def explore(base: str, out_dir: Path, planet: str = "Kepler-442 b", driver=None) -> dict:
     """Load the page, search `planet`, open it, compare the panel with the API, submit a bad radius.
 
@@ -70,9 +80,7 @@ def explore(base: str, out_dir: Path, planet: str = "Kepler-442 b", driver=None)
     seen: dict = {}
     try:
         driver.get(base + "/")
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
-        seen["ready_ms"] = float(driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready-ms"))
-        seen["points"] = len(driver.find_elements(By.CSS_SELECTOR, "#hz circle.pt"))
+        seen.update(wait_ready(driver))
         seen["solar_system_marks"] = len(driver.find_elements(By.CSS_SELECTOR, "#hz rect.solar"))
         driver.save_screenshot(str(out_dir / "page.png"))
 

@@ -309,3 +309,55 @@ def test_predict_list_where_the_simulator_refuses_one(client, predictor, monkeyp
     assert b["error"] == {"field": "temperature_k", "value": 5529.4, "expected": "a finite value [0.0, 5000.0] K"}
     alone = client.post("/api/predict", json={**good, "name": "boom"})
     assert alone.status_code == 200 and alone.json()["results"][0]["error"]["field"] == "temperature_k"
+
+
+# ---------------------------------------------------------------- prepared answers (Listing)
+def test_diagram_columns_match_the_list(client, serve_table):
+    d = client.get("/api/diagram").json()
+    listed = {p["name"]: p for p in client.get("/api/planets", params={"limit": 10000}).json()["planets"]}
+    assert d["name"] == [p["name"] for p in serve_table.planets]  # catalog order, every served planet
+    for k in ("instellation_searth", "star_teff_k", "p_habitable"):
+        assert d[k] == [listed[n][k] for n in d["name"]]
+
+
+def test_prepared_answers_validate_against_their_response_models(client):
+    from astrobio.serve import schemas as S
+
+    page = client.get("/api/planets", params={"limit": 10000}).json()
+    assert S.PlanetPage.model_validate(page).model_dump(mode="json") == page
+    detail = client.get("/api/planets/Kepler-442 b").json()
+    assert S.PlanetDetail.model_validate(detail).model_dump(mode="json") == detail
+    assert client.get("/api/planets/Kepler-442 b").content == client.get("/api/planets/kepler-442 B").content
+
+
+def _summary(name, system, p_habitable, teff):
+    return {"name": name, "system": system, "run_id": f"r-{name}", "predicted_class": "habitable",
+            "p_not_habitable": 1 - p_habitable, "p_not_habitable_std": 0.0, "p_habitable": p_habitable,
+            "p_habitable_std": 0.0, "p_inhabited": 0.0, "p_inhabited_std": None, "w_datacube": 0.25,
+            "w_graph": 0.25, "w_spectrum": 0.25, "w_text": 0.25, "star_teff_k": teff, "instellation_searth": 1.0,
+            "semimajor_axis_au": 0.1, "planet_radius_earth": 1.0, "planet_mass_earth": None, "has_spectrum": False,
+            "hz": {"limits_au": {}, "position": None, "in_hz": None}, "observing_log": "heavy"}
+
+
+def test_listing_orders_filters_and_pages_exactly():
+    import json
+
+    from astrobio.serve.listing import Listing
+
+    planets = [_summary("b", "Sys", 0.5, 4000.0), _summary("A", "sys", 0.5, None), _summary("c", "Other", 0.9, 3000.0),
+               _summary("d", "Other", 0.1, 4000.0)]
+    lst = Listing(planets, [0.0], [0.0], np.zeros((4, 12, 1, 1), np.float32))
+    names = lambda idx: [planets[i]["name"] for i in idx]  # noqa: E731
+    # ties broken by name (case-insensitive for text keys); unknown values last in both orders
+    assert names(lst.select("", 0.0, None, None, "p_habitable", True)) == ["c", "b", "A", "d"]
+    assert names(lst.select("", 0.0, None, None, "p_habitable", False)) == ["d", "A", "b", "c"]
+    assert names(lst.select("", 0.0, None, None, "star_teff_k", False)) == ["c", "b", "d", "A"]
+    assert names(lst.select("", 0.0, None, None, "star_teff_k", True)) == ["d", "b", "c", "A"]
+    assert names(lst.select("", 0.0, None, None, "name", False)) == ["A", "b", "c", "d"]
+    # filters: unknown Teff fails any Teff bound; search is case-insensitive over name and system
+    assert names(lst.select("", 0.0, 3500.0, None, "name", False)) == ["b", "d"]
+    assert names(lst.select("SYS", 0.5, None, None, "name", False)) == ["A", "b"]
+    page = json.loads(lst.page_json(lst.select("", 0.0, None, None, "name", False), 1, 2))
+    assert (page["total"], page["offset"], page["limit"]) == (4, 1, 2)
+    assert [p["name"] for p in page["planets"]] == ["b", "c"] and "observing_log" not in page["planets"][0]
+    assert json.loads(lst.page_json(lst.select("", 0.0, None, None, "name", False), 9, 2))["planets"] == []
