@@ -276,10 +276,17 @@ _H_SLOPE = np.diff(_H_TABLE)  # per cell
 def _interp_h_table(y: np.ndarray) -> np.ndarray:
     """np.interp(y, _LN_TAU_TABLE, _H_TABLE) for y inside the table (clamped outside), equal to it
     within float round-off; NaN stays NaN (its cell index is clipped, its weight is NaN)."""
-    pos = np.clip((y - _LN_TAU_TABLE[0]) / _H_STEP, 0.0, _H_SLOPE.size - 1e-9)
+    pos = y - _LN_TAU_TABLE[0]
+    pos /= _H_STEP
+    np.maximum(pos, 0.0, out=pos)
+    np.minimum(pos, _H_SLOPE.size - 1e-9, out=pos)
     with np.errstate(invalid="ignore"):
         i = pos.astype(np.intp)
-    return _H_TABLE.take(i, mode="clip") + (pos - i) * _H_SLOPE.take(i, mode="clip")
+    pos -= i  # the weight inside the cell
+    h = _H_SLOPE.take(i, mode="clip")
+    h *= pos
+    h += _H_TABLE.take(i, mode="clip")
+    return h
 
 
 def effective_height_over_h(tau: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -288,18 +295,23 @@ def effective_height_over_h(tau: np.ndarray, b: np.ndarray | None = None) -> np.
     Linear part: gamma + ln tau + E1(tau) (series tau - tau^2/4 for tau < e^-14; E1 < 1e-23
     beyond tau = e^4).
     """
-    tau = np.maximum(np.asarray(tau, dtype=np.float64), 0.0)
+    shape = np.shape(tau)
+    tau = np.maximum(np.atleast_1d(np.asarray(tau, dtype=np.float64)), 0.0)
     with np.errstate(divide="ignore"):
         y = np.log(tau)
-    h = np.where(y > _LN_TAU_TABLE[-1], EULER_GAMMA + y, _interp_h_table(y))
-    h = np.where(y < _LN_TAU_TABLE[0], tau * (1.0 - 0.25 * tau), h)
+    h = _interp_h_table(y)  # a new array: filled in place below
+    high, low = y > _LN_TAU_TABLE[-1], y < _LN_TAU_TABLE[0]
+    if high.any():
+        h[high] = EULER_GAMMA + y[high]
+    if low.any():
+        thin = tau[low]
+        h[low] = thin * (1.0 - 0.25 * thin)
     if b is not None:
         b = np.broadcast_to(np.asarray(b, dtype=np.float64), h.shape)
         cia = b > 1e-6  # below, the n^2 term adds < 1e-6 H
         if cia.any():
-            h = h.copy()
             h[cia] += _cia_excess_height(tau[cia], b[cia])
-    return h
+    return h.reshape(shape)
 
 
 def _as_planet_array(field: str, value, n: int, lo: float, hi: float, unit: str) -> np.ndarray:
@@ -384,9 +396,13 @@ def depth_ppm_unchecked(vmr: np.ndarray, r0: np.ndarray, mass: np.ndarray, r_sta
     frac = np.where((p_cloud < p0) & (p0 > 0), p_cloud / np.where(p0 > 0, p0, 1.0), 1.0)  # [P]
     base = r0 + h_scale * -np.log(frac)  # [P] m
     h = effective_height_over_h(tau_surface * frac[:, None], b_surface * (frac**2)[:, None])
-    radius = base[:, None] + h_scale[:, None] * h  # [P, W*S]
-    depth = 1e6 * (radius / r_star[:, None]) ** 2
-    return depth.reshape(n, config.n_bins, config.oversample).mean(axis=2)  # [P, W]
+    # In place (one [P, W*S] buffer): radius = base + H h, depth = 1e6 (radius / R_star)^2.
+    h *= h_scale[:, None]
+    h += base[:, None]
+    h /= r_star[:, None]
+    np.square(h, out=h)
+    h *= 1e6
+    return h.reshape(n, config.n_bins, config.oversample).mean(axis=2)  # [P, W]
 
 
 def _planck_ratio(lam_um: np.ndarray, teff_k: np.ndarray) -> np.ndarray:
