@@ -86,6 +86,16 @@ def test_a_new_field_gets_a_flag_without_cli_code():
     assert "Added later: no command-line code needed." in attribute_docs(ToyPlus)["extra_field"]
 
 
+def test_a_list_field_is_a_comma_list_too():
+    @dataclass
+    class WithList:
+        steps: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+        """Steps."""
+
+    (flag,) = field_flags(WithList)
+    assert (flag.kind, flag.element, flag.default, flag.parse("3, 4")) == (list, int, [1, 2], [3, 4])
+
+
 def test_unsupported_types_and_name_clashes_are_refused_when_building():
     @dataclass
     class Bad:

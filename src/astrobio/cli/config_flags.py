@@ -44,7 +44,7 @@ def attribute_docs(cls: type) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FieldFlag:
-    """One generated option: the field it sets, its value type, and, for tuples, the element type."""
+    """One generated option: the field it sets, its value type, and, for tuples and lists, the element type."""
 
     name: str
     kind: type
@@ -61,19 +61,19 @@ class FieldFlag:
         if self.kind is bool:
             decls, annotation = (f"{self.flag}/--no-{self.flag[2:]}",), Optional[bool]
         else:
-            decls, annotation = (self.flag,), Optional[str if self.kind is tuple else self.kind]
-        metavar = f"{self.element.__name__.upper()},..." if self.kind is tuple else None
+            decls, annotation = (self.flag,), Optional[str if self.element else self.kind]
+        metavar = f"{self.element.__name__.upper()},..." if self.element else None
         option = typer.Option(None, *decls, help=self.help, show_default=_shown(self.default), metavar=metavar,
                               rich_help_panel=PANEL)
         return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
     def parse(self, raw: Any) -> Any:
-        """The config value of what was given (None stays None); a tuple flag is a comma list."""
-        if raw is None or self.kind is not tuple:
+        """The config value of what was given (None stays None); a tuple or list flag is a comma list."""
+        if raw is None or self.element is None:
             return raw
         items = [s.strip() for s in raw.split(",") if s.strip()]
         try:
-            return tuple(self.element(s) for s in items)
+            return self.kind(self.element(s) for s in items)
         except ValueError:
             raise InputValidationError(self.name, raw, f"a comma list of {self.element.__name__}") from None
 
@@ -120,14 +120,15 @@ def _kind(name: str, annotation: Any) -> tuple[type, Optional[type]]:
             return _kind(name, rest[0])
     if annotation is bool or annotation in SCALARS:
         return annotation, None
-    if typing.get_origin(annotation) is tuple and args and all(a in SCALARS or a is Ellipsis for a in args) \
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list) and args and all(a in SCALARS or a is Ellipsis for a in args) \
             and len({a for a in args if a is not Ellipsis}) == 1:
-        return tuple, args[0]
+        return origin, args[0]
     raise TypeError(f"field {name!r}: no command-line option for type {annotation!r} "
-                    "(bool, int, float, str, Path, a tuple of one of those, or Optional of these)")
+                    "(bool, int, float, str, Path, a tuple or list of one of those, or Optional of these)")
 
 
 def _shown(default: Any) -> str:
-    if isinstance(default, tuple):
+    if isinstance(default, (tuple, list)):
         return ",".join(map(str, default)) or "()"
     return str(default) if default != "" else '""'
