@@ -1,7 +1,7 @@
 """How much the observer's data says about the class: biosignature detections, a learning curve, a leak audit.
 
-    .venv/bin/python benchmarks/information.py [--sizes 1000,2000,4000,8000,16000,32000] [--n-test 2000]
-        [--workers 2] [--seed 0] [--future-runs 2000] [--out docs/measurements/information.json]
+    .venv/bin/python benchmarks/information.py [--store DIR] [--sizes 1000,2000,4000,8000,16000,32000]
+        [--n-test 2000] [--workers 2] [--seed 0] [--future-runs 2000] [--out docs/measurements/information.json]
 
 1. Detections: per transit count, the fraction of inhabited planets (class 2) whose biosignature (O2 or O3
    for oxygenic, CH4 for methanogenic biospheres) the observer's retrieval (`world/retrieval.py`) detects
@@ -17,13 +17,19 @@
    and class precision (the largest share of one class among the runs whose log has it). A template above
    95% precision (support >= `--min-support`) is a leak unless it reports a >= 5 sigma result.
 
-The runs are simulated exactly as `astrobio simulate` does (`simulate_population_runs`) on a dask
-LocalCluster; workers return only the baselines' table rows, not the datacubes and graphs.
+Without `--store`, the runs are simulated exactly as `astrobio simulate` does (`simulate_population_runs`) on a
+dask LocalCluster; workers return only the baselines' table rows, not the datacubes and graphs; the test set is
+the last `--n-test` runs. With `--store DIR` (a store written by `astrobio simulate`, its survey `--survey`), the
+detections, the learning curve and the leak audit come from that store's runs (workers read chunks of it), split
+exactly as `benchmarks/quality.py` splits it: a test set of >= `--n-test` runs by system hash, and nested
+training subsets in the pool's seeded system order, so this curve's LightGBM and quality.py's seed-`--seed`
+LightGBM rows are the same fits. The `future` design is still simulated (`--future-runs`, 0 skips it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import time
@@ -31,7 +37,13 @@ from collections import Counter, defaultdict
 from dataclasses import fields
 from pathlib import Path
 
+# Before numpy, LightGBM or torch start OpenMP: on a loaded machine spinning OpenMP threads cost LightGBM
+# (n_jobs=2) ~10x its CPU time (4000 x 170 rows, 300 trees at load 10: 71 s CPU spinning, 7 s passive).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
+
+from quality import pool_order, split_fractions, test_by_hash  # benchmarks/quality.py: one split of a store
 
 BIOSIGNATURES = {"oxygenic": ("O2", "O3"), "methanogenic": ("CH4",)}
 PRECISION_LIMIT = 0.95
@@ -40,17 +52,33 @@ FIVE_SIGMA_TEMPLATE = re.compile(r"absorption near .* at # sigma|is detected \(#
                                  r"excluded at # sigma|would have shown them at # sigma")
 
 
-def _chunk(abiotic, seed: int, survey_name: str):
-    """Worker: simulate one chunk and keep what the benchmark needs."""
+def _keep(runs):
+    """What the benchmark keeps of planet runs: their table rows and per-run facts."""
     from astrobio.evaluation.features import table_from_runs
-    from astrobio.world.simulate import simulate_population_runs
 
-    runs = simulate_population_runs(abiotic, seed=seed, resolution="demo", survey_name=survey_name)
     meta = [{"biosphere": r.truth.biosphere, "n_transits": int(r.truth.n_transits),
              "biosignature_sigma": max((r.extras["detection_sigma"].get(g, 0.0)
                                         for g in BIOSIGNATURES.get(r.truth.biosphere, ())), default=0.0),
              "name": r.truth.name, "system": r.truth.system} for r in runs]
     return table_from_runs(runs), meta
+
+
+def _chunk(abiotic, seed: int, survey_name: str):
+    """Worker: simulate one chunk and keep what the benchmark needs."""
+    from astrobio.world.simulate import simulate_population_runs
+
+    return _keep(simulate_population_runs(abiotic, seed=seed, resolution="demo", survey_name=survey_name))
+
+
+def _stored_chunk(store: str, run_ids: list[str]):
+    """Worker: read one chunk of a store and keep what the benchmark needs."""
+    from astrobio.data import RealDataStorage
+
+    storage = RealDataStorage(store)
+    try:
+        return _keep([storage.load_run(r) for r in run_ids])
+    finally:
+        storage.close()
 
 
 def _concat(tables):
@@ -90,6 +118,34 @@ def simulate_tables(n: int, seed: int, survey_name: str, client, chunk: int = 12
     return _concat([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
 
 
+def store_tables(store: Path, client, chunk: int = 256):
+    """(RunTable, per-run meta) of every run of a store (quarantined runs left out), in run-id order."""
+    from distributed import as_completed
+
+    from astrobio.data import RealDataStorage
+
+    ids = RealDataStorage(store).index_columns(("run_id",))["run_id"]
+    futures = {client.submit(_stored_chunk, str(store), ids[i:i + chunk], pure=False): i
+               for i in range(0, len(ids), chunk)}
+    parts = {}
+    for fut in as_completed(futures):
+        parts[futures[fut]] = fut.result()
+        print(f"  {store}: {sum(len(p[1]) for p in parts.values())}/{len(ids)} runs read", end="\r", flush=True)
+    print()
+    ordered = [parts[k] for k in sorted(parts)]
+    return _concat([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
+
+
+def store_split(table, meta, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pool rows in the seed's system order, test rows): `benchmarks/quality.py`'s split of the same store."""
+    systems = dict(zip(table.run_ids, (m["system"] for m in meta)))
+    test = test_by_hash(systems, split_fractions(systems, n_test))
+    position = {rid: i for i, rid in enumerate(table.run_ids)}
+    pool = [rid for rid in table.run_ids if rid not in test]
+    return (np.array([position[r] for r in pool_order(pool, systems, seed)]),
+            np.array([position[r] for r in table.run_ids if r in test]))
+
+
 def detections(table, meta) -> dict:
     """Per transit count: inhabited planets and the fraction with the biosignature at >= 3 / >= 5 sigma."""
     rows = defaultdict(list)
@@ -115,13 +171,16 @@ def _scores(model, train, test) -> dict:
     return out
 
 
-def learning_curve(table, sizes: list[int], n_test: int, seed: int) -> list[dict]:
+def learning_curve(table, sizes: list[int], pool: np.ndarray, test: np.ndarray, seed: int) -> list[dict]:
+    """LightGBM (observer) and oracle trained on the first n rows of `pool`, scored on the rows `test`."""
     from astrobio.evaluation.baselines import LightGBMBaseline, OracleBaseline
 
-    test = _take(table, np.arange(len(table) - n_test, len(table)))
+    test = _take(table, test)
     rows = []
     for n in sizes:
-        train = _take(table, np.arange(n))
+        if n > len(pool):
+            raise SystemExit(f"training size {n} exceeds the {len(pool)} runs outside the test set")
+        train = _take(table, pool[:n])
         t0 = time.perf_counter()
         row = {"train_runs": n, "observer": _scores(LightGBMBaseline(seed), train, test),
                "oracle": _scores(OracleBaseline(seed), train, test)}
@@ -158,6 +217,8 @@ def leak_audit(table, meta, min_support: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--store", type=Path, help="read the runs of this store instead of simulating them")
+    ap.add_argument("--survey", default="jwst", help="the survey design of --store's runs")
     ap.add_argument("--sizes", default="1000,2000,4000,8000,16000,32000")
     ap.add_argument("--n-test", type=int, default=2000)
     ap.add_argument("--future-runs", type=int, default=2000)
@@ -173,26 +234,38 @@ def main() -> None:
     from astrobio.io import git_revision, write_json
     from astrobio.world import metabolism, survey
 
+    main_survey = args.survey if args.store else "jwst"
+    tables = {}
     t0 = time.perf_counter()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True) as cluster, \
             Client(cluster) as client:
         client.run(metabolism.warm_up)
-        jwst, jwst_meta = simulate_tables(sizes[-1] + args.n_test, args.seed, "jwst", client)
-        future, future_meta = simulate_tables(args.future_runs, args.seed, "future", client)
+        if args.store:
+            tables[main_survey] = store_tables(args.store, client)
+        else:
+            tables[main_survey] = simulate_tables(sizes[-1] + args.n_test, args.seed, main_survey, client)
+        if args.future_runs and main_survey != "future":
+            tables["future"] = simulate_tables(args.future_runs, args.seed, "future", client)
     sim_seconds = time.perf_counter() - t0
     result = {
         "machine": f"{platform.node()} ({platform.processor() or platform.machine()}), shared",
         "git_revision": git_revision(), "seed": args.seed, "workers": args.workers,
-        "simulation_seconds": sim_seconds,
+        "source": {"store": str(args.store.resolve()), "survey": main_survey} if args.store else "simulated",
+        "simulation_seconds" if not args.store else "read_and_simulate_seconds": sim_seconds,
         "surveys": {name: {"design": {f.name: getattr(d, f.name) for f in fields(d)}}
                     for name, d in survey.SURVEYS.items()},
     }
-    result["surveys"]["jwst"].update(class_balance=class_balance(jwst), detections=detections(jwst, jwst_meta))
-    result["surveys"]["future"].update(class_balance=class_balance(future), detections=detections(future, future_meta))
-    print("detections (jwst):", result["surveys"]["jwst"]["detections"])
-    print("detections (future):", result["surveys"]["future"]["detections"])
-    result["learning_curve"] = learning_curve(jwst, sizes, args.n_test, args.seed)
-    audit = leak_audit(jwst, jwst_meta, args.min_support)
+    for name, (table, meta) in tables.items():
+        result["surveys"][name].update(class_balance=class_balance(table), detections=detections(table, meta))
+        print(f"detections ({name}):", result["surveys"][name]["detections"])
+    table, meta = tables[main_survey]
+    if args.store:
+        pool, test = store_split(table, meta, args.n_test, args.seed)
+    else:
+        pool, test = np.arange(len(table) - args.n_test), np.arange(len(table) - args.n_test, len(table))
+    result["learning_curve_test_runs"] = int(len(test))
+    result["learning_curve"] = learning_curve(table, sizes, pool, test, args.seed)
+    audit = leak_audit(table, meta, args.min_support)
     result["leak_audit"] = audit
     print(f"leak audit: {audit['templates']} templates, {len(audit['leaks'])} above {PRECISION_LIMIT:.0%} "
           f"precision without a 5-sigma result")

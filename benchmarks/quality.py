@@ -1,0 +1,423 @@
+"""Learning curves side by side (issue 10, item 2): the deep model, LightGBM, the rule baselines and the oracle,
+trained on growing subsets of ONE simulated store and scored on one fixed test set.
+
+    .venv/bin/python benchmarks/quality.py --store DIR [--sizes 1000,4000,16000,32000] [--seeds 0,1,2]
+        [--n-test 3000] [--preset small] [--budget-s 60,120,240,300] [--methods deep,lightgbm,rules,oracle]
+        [--work /tmp/quality] [--out docs/measurements/quality.json]
+
+Split, by planetary system (planets of one star never straddle two sets): the store's systems are hashed as the
+package's own splits are (`astrobio.data.dataset.split_of`, split seed `SPLIT_SEED`) with fractions
+(1 - f, 0, f), f chosen so the test set holds >= `--n-test` runs; everything else is the training pool. For each
+seed, the pool's systems are shuffled by that seed and the first `n_train` runs in that order are the training
+subset (so a seed's subsets are nested). Every method sees the same `n_train` labelled runs:
+- deep: the unified multi-modal system (`--preset`) through the real trainer (`astrobio.training.Trainer`); the
+  last systems of the subset (10%, at most `--max-val` runs) are its validation slice for early stopping on
+  val macro-F1 and for the temperature (Guo et al. 2017) applied to its test probabilities; the best checkpoint is
+  scored. Its training stops at a CPU-time budget per size (`--budget-s`, process CPU seconds, measured by a
+  watchdog that sends the trainer's documented clean-stop signal), or on a plateau (patience), whichever is first.
+  The cosine schedule is planned on `budget x --steps-per-cpu-s` steps.
+  Normalisation statistics and the tokenizer are the store's train split = the pool (never the test set), written
+  beside the store by `PlanetRunDataset` as `astrobio train` does.
+- lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
+- rules: the four rule baselines of `evaluation/baselines.py` (calibrated by the subset's class frequencies).
+- oracle: LightGBM on the true planet parameters (not observable; the perfect-knowledge ceiling).
+Metrics (`astrobio.evaluation.metrics`): accuracy, macro-F1, log-loss, Brier, ECE, AUROC habitable-or-inhabited
+vs not, AUROC inhabited vs habitable, overall and per transit stratum (`metrics.transit_stratum`).
+
+It resumes: rows already in `--out` (same store, same test set) are kept and skipped, so it can run in legs
+(e.g. `--methods lightgbm,rules,oracle` first, then `--methods deep --sizes 1000,4000`). The figure
+(`--out` with .png) shows macro-F1 and log-loss against n_train, median over seeds with the seeds' range, one line
+per method, and the observer ceiling estimate (the plateau of the LightGBM curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import signal
+import threading
+import time
+from pathlib import Path
+
+# Before numpy, LightGBM or torch start OpenMP: on a loaded machine spinning OpenMP threads cost LightGBM
+# (n_jobs=2) ~10x its CPU time (4000 x 170 rows, 300 trees at load 10: 71 s CPU spinning, 7 s passive).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+
+SPLIT_SEED = 20261201  # the test set's hash seed: fixed, so every leg and every seed scores the same test runs
+SPLIT_MARGIN = 1.15  # f = margin * n_test / N: the hash split is random in size, the test set must reach n_test
+METHODS = ("deep", "lightgbm", "rules", "oracle")
+SCORES = ("accuracy", "macro_f1", "log_loss", "brier", "ece", "auroc_habitable", "auroc_inhabited")
+
+
+# ------------------------------------------------------------------------------------------ split
+
+def test_by_hash(systems: dict[str, str], fractions: tuple[float, float, float]) -> set[str]:
+    """The test runs: those whose system `split_of` puts in "test" (what `PlanetRunDataset(..., "test")` serves)."""
+    from astrobio.data.dataset import split_of
+
+    return {rid for rid, s in systems.items() if split_of(s, SPLIT_SEED, fractions) == "test"}
+
+
+def split_fractions(systems: dict[str, str], n_test: int) -> tuple[float, float, float]:
+    """(1 - f, 0, f): the smallest f on a 10% ladder from margin * n_test / N whose test split holds >= n_test runs."""
+    n = len(systems)
+    if n_test >= n:
+        raise SystemExit(f"--n-test {n_test} needs a store of more than {n_test} runs (this one has {n})")
+    f = min(SPLIT_MARGIN * n_test / n, 0.9)
+    while len(test_by_hash(systems, (1.0 - f, 0.0, f))) < n_test and f < 0.9:
+        f = min(f * 1.1, 0.9)
+    return (1.0 - f, 0.0, f)
+
+
+def pool_order(pool_ids: list[str], systems: dict[str, str], seed: int) -> list[str]:
+    """The pool's runs with their systems in the seed's random order: the first n are the seed's n-run subset."""
+    by_system: dict[str, list[str]] = {}
+    for rid in sorted(pool_ids):
+        by_system.setdefault(systems[rid], []).append(rid)
+    names = sorted(by_system)
+    return [rid for i in np.random.default_rng(seed).permutation(len(names)) for rid in by_system[names[i]]]
+
+
+def subset_ids(pool_ids: list[str], systems: dict[str, str], n_train: int, seed: int,
+               max_val: int) -> tuple[list[str], list[str]]:
+    """(fit ids, val ids) of the seed's `n_train`-run subset; val = its last systems, about 10% of it (at most
+    `max_val` runs), so no system is in both."""
+    runs = pool_order(pool_ids, systems, seed)
+    if n_train > len(runs):
+        raise SystemExit(f"n_train {n_train} exceeds the training pool ({len(runs)} runs)")
+    chosen = runs[:n_train]
+    cut = n_train - min(max(int(round(0.1 * n_train)), 1), max_val)
+    while cut > 0 and systems[chosen[cut - 1]] == systems[chosen[cut]]:
+        cut -= 1
+    return chosen[:cut], chosen[cut:]
+
+
+# ------------------------------------------------------------------------------------------ scoring
+
+def scores(y: np.ndarray, probs: np.ndarray, n_transits: np.ndarray) -> dict:
+    """The SCORES overall and per transit stratum (the package's metrics and strata)."""
+    from astrobio.evaluation import metrics as M
+
+    def pick(m: dict) -> dict:
+        return {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "log_loss": m["log_loss"],
+                "brier": m["brier"], "ece": m["ece"], "auroc_habitable": m["auroc_habitable_vs_not"],
+                "auroc_inhabited": m["auroc_inhabited_vs_habitable"]}
+
+    strata = np.array([M.transit_stratum(int(k)) for k in n_transits])
+    out = pick(M.classification_metrics(y, probs))
+    out["strata"] = {s: pick(M.classification_metrics(y[strata == s], probs[strata == s]))
+                     for s in sorted(set(strata.tolist()))}
+    return out
+
+
+# ------------------------------------------------------------------------------------------ deep model
+
+class RunSubset:
+    """Some runs of a `PlanetRunDataset`, served with its statistics and tokenizer (what the trainer and
+    `predict_dataset` ask of a dataset: items, `collate_fn`, `data_state`, `run_ids`)."""
+
+    def __init__(self, dataset, run_ids: list[str]):
+        position = {rid: i for i, rid in enumerate(dataset.run_ids)}
+        self.dataset, self.run_ids = dataset, list(run_ids)
+        self.indices = [position[r] for r in self.run_ids]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def collate_fn(self):
+        return self.dataset.collate_fn()
+
+    def data_state(self):
+        return self.dataset.data_state()
+
+
+class CpuBudget:
+    """Ends a `Trainer.fit` once this process has used `seconds` of CPU time (all threads), through the trainer's
+    clean stop on SIGTERM (finish the step, final evaluation, checkpoints). A wall-clock budget would give a row
+    fewer steps whenever other jobs share the 2 cores; CPU seconds are what the row consumed.
+    Our own SIGTERM handler is in place around fit, so a signal that lands after fit returned is ignored."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.fired, self._done = seconds, False, threading.Event()
+
+    def __enter__(self) -> "CpuBudget":
+        self._previous = signal.signal(signal.SIGTERM, self._late)
+        self.start = time.process_time()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.used = time.process_time() - self.start
+        signal.signal(signal.SIGTERM, self._previous)
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            if time.process_time() - self.start > self.seconds:
+                self.fired = True
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    def _late(self, signum, frame) -> None:
+        if not self.fired:  # a real SIGTERM from outside, between fit's handlers: stop the benchmark
+            raise SystemExit(143)
+
+
+def train_deep(base, train_ids, val_ids, test_ds, n_transits, args, seed: int, budget_s: float, work: Path) -> dict:
+    """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`."""
+    import shutil
+
+    import torch
+
+    from astrobio.evaluation import metrics as M
+    from astrobio.evaluation.inference import predict_dataset
+    from astrobio.models import SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
+    from astrobio.training import TrainConfig, Trainer, load_checkpoint
+
+    out_dir = work / f"deep-n{len(train_ids) + len(val_ids)}-seed{seed}"
+    shutil.rmtree(out_dir, ignore_errors=True)  # a row is trained in one go; a half-trained leg starts again
+    steps = max(int(budget_s * args.steps_per_cpu_s), 50)
+    cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, batch_size=args.batch_size,
+                                 eval_every=args.eval_every, log_every=args.eval_every, patience=args.patience,
+                                 tracking="none", warmup_steps=min(20, steps // 10))
+    system_config = SystemConfig.from_name(cfg.preset)
+    torch.manual_seed(seed)  # the seed draws the initial weights too
+    model = UnifiedMultiModalSystem(system_config)
+
+    def loss_fn(outputs, batch):
+        return compute_multimodal_loss(outputs, batch, system_config.loss)
+
+    train, val = RunSubset(base, train_ids), RunSubset(base, val_ids)
+    trainer = Trainer(model, loss_fn, train, val, cfg, out_dir)
+    t0 = time.perf_counter()
+    with CpuBudget(budget_s) as budget:
+        summary = trainer.fit()
+    wall = time.perf_counter() - t0
+    model.load_state_dict(load_checkpoint(out_dir / "checkpoints" / "best.pt")["model"])
+    model.eval()
+    v = predict_dataset(model, val, batch_size=64)
+    temperature = M.fit_temperature(v["logits"], v["labels"])
+    t = predict_dataset(model, test_ds, batch_size=64)
+    row = scores(t["labels"], M.softmax(t["logits"], temperature), n_transits)
+    raw = M.classification_metrics(t["labels"], M.softmax(t["logits"]))
+    row["uncalibrated"] = {"log_loss": raw["log_loss"], "ece": raw["ece"], "macro_f1": raw["macro_f1"]}
+    row["training"] = {"preset": cfg.preset, "batch_size": cfg.batch_size, "planned_steps": steps,
+                       "steps": summary["steps"], "best_step": summary["best_step"],
+                       "stop_reason": "cpu_budget" if budget.fired else summary["stop_reason"],
+                       "samples_seen": summary["samples_seen"], "epochs": summary["samples_seen"] / len(train),
+                       "budget_cpu_s": budget_s, "cpu_s": budget.used, "wall_s": wall,
+                       "best_val_macro_f1": summary["best_val_macro_f1"], "temperature": temperature,
+                       "n_fit": len(train_ids), "n_val": len(val_ids)}
+    shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
+    return row
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+def baseline_rows(method: str, train, test, seed: int) -> list[tuple[str, dict]]:
+    """(method name, scores) for `method` fitted on `train` (a RunTable) and scored on `test`."""
+    from astrobio.evaluation import baselines as B
+
+    if method == "lightgbm":
+        models = [("lightgbm", B.LightGBMBaseline(seed))]
+    elif method == "oracle":
+        models = [("oracle", B.OracleBaseline(seed))]
+    else:
+        models = [(b.name, b) for b in B.classification_baselines(seed) if isinstance(b, B.RuleBaseline)]
+    out = []
+    for name, model in models:
+        t0 = time.process_time()
+        row = scores(test.y, model.fit(train).predict_proba(test), test.n_transits)
+        row["cpu_s"] = time.process_time() - t0
+        out.append((name, row))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ results file
+
+def load_results(path: Path, header: dict) -> dict:
+    """The results so far, if they belong to this store and test set; else a fresh file with `header`."""
+    import json
+
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("test_set_sha256") == header["test_set_sha256"] and old.get("store") == header["store"]:
+            old.update({k: v for k, v in header.items() if k not in ("deep", "git_revision")})
+            old.setdefault("git_revisions", []).append(header["git_revision"])
+            return old
+        print(f"{path}: another store or test set; starting a new results file")
+    return {**header, "git_revisions": [header["git_revision"]], "rows": []}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Median (and min, max) over seeds of every score, per (method, n_train)."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["n_train"]), []).append(r)
+    out = []
+    for (method, n), rs in sorted(groups.items()):
+        s = {"method": method, "n_train": n, "seeds": len(rs)}
+        for k in SCORES:
+            v = np.array([r[k] for r in rs], float)
+            v = v[np.isfinite(v)]
+            s[k] = {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())} if len(v) else None
+        out.append(s)
+    return out
+
+
+def ceiling_estimate(summary: list[dict]) -> dict | None:
+    """The observer ceiling estimate of issue "World v2": the plateau (best median) of the LightGBM curve."""
+    curve = [s for s in summary if s["method"] == "lightgbm" and s["macro_f1"]]
+    if not curve:
+        return None
+    best = max(curve, key=lambda s: s["macro_f1"]["median"])
+    last = curve[-1]["macro_f1"]["median"] - curve[-2]["macro_f1"]["median"] if len(curve) > 1 else None
+    return {"method": "lightgbm plateau (median over seeds)", "n_train": best["n_train"],
+            "macro_f1": best["macro_f1"]["median"], "log_loss": best["log_loss"]["median"],
+            "last_step_macro_f1_gain": last}
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    methods = sorted({s["method"] for s in result["summary"]}, key=lambda m: (m.startswith(("kopparapu", "esi",
+                                                                                            "bioverse")), m))
+    for ax, key, label in ((axes[0], "macro_f1", "macro-F1"), (axes[1], "log_loss", "log-loss")):
+        for m in methods:
+            pts = [s for s in result["summary"] if s["method"] == m and s[key]]
+            if not pts:
+                continue
+            x = [s["n_train"] for s in pts]
+            med = np.array([s[key]["median"] for s in pts])
+            err = np.array([[s[key]["median"] - s[key]["min"] for s in pts], [s[key]["max"] - s[key]["median"]
+                                                                              for s in pts]])
+            rule = m not in ("deep", "lightgbm", "oracle")
+            ax.errorbar(x, med, yerr=err, marker="o", capsize=3, label=m, lw=1 if rule else 2,
+                        alpha=0.6 if rule else 1.0, ls="--" if rule else "-")
+        ceiling = result.get("ceiling_estimate")
+        if ceiling:
+            ax.axhline(ceiling[key], color="k", ls=":", lw=1.5, label="observer ceiling estimate (LightGBM plateau)")
+        ax.set_xscale("log")
+        ax.set_xlabel("training runs")
+        ax.set_ylabel(f"{label} on the test set (n={result['test_runs']})")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"learning curves on one store ({result['store_runs']} runs), median and range over seeds")
+    fig.tight_layout()
+    from astrobio.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--sizes", default="1000,4000,16000,32000")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--n-test", type=int, default=3000)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--budget-s", default="60,120,240,300", help="deep model CPU seconds per size (one per size)")
+    ap.add_argument("--steps-per-cpu-s", type=float, default=1.0,
+                    help="optimizer steps per CPU second expected; plans the cosine schedule on the budget")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--max-val", type=int, default=400)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/astrobio-quality"))
+    ap.add_argument("--out", type=Path, default=Path("docs/measurements/quality.json"))
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    budgets = [float(b) for b in args.budget_s.split(",")]
+    if len(budgets) != len(sizes):
+        raise SystemExit(f"--budget-s needs one value per size ({len(sizes)}), got {len(budgets)}")
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS):
+        raise SystemExit(f"--methods: one or more of {METHODS}")
+
+    from astrobio.data import PlanetRunDataset, RealDataStorage
+    from astrobio.evaluation.features import load_table
+    from astrobio.io import git_revision, write_json
+
+    index = RealDataStorage(args.store).index_columns(("run_id", "system"))
+    systems = dict(zip(index["run_id"], index["system"]))
+    fractions = split_fractions(systems, args.n_test)
+    t0 = time.perf_counter()
+    base = PlanetRunDataset(args.store, "train", seed=SPLIT_SEED, split_fractions=fractions)
+    test_ds = PlanetRunDataset(args.store, "test", seed=SPLIT_SEED, split_fractions=fractions, like=base,
+                               cache_mb=2048)  # the test items are read once per process, not once per model
+    if test_ds.run_ids != sorted(test_by_hash(systems, fractions)):
+        raise SystemExit("the dataset's test split is not the hash split this benchmark scores (store changed?)")
+    print(f"store {args.store}: {len(systems)} runs, pool {len(base)}, test {len(test_ds)} "
+          f"(datasets ready in {time.perf_counter() - t0:.0f} s)")
+    header = {
+        "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
+                   "shared with other jobs",
+        "git_revision": git_revision(), "store": str(args.store.resolve()), "store_runs": len(systems),
+        "pool_runs": len(base), "test_runs": len(test_ds),
+        "test_set_sha256": hashlib.sha256("\n".join(test_ds.run_ids).encode()).hexdigest(),
+        "split": {"by": "system", "hash": "astrobio.data.dataset.split_of", "seed": SPLIT_SEED,
+                  "fractions": list(fractions)},
+        "strata": "astrobio.evaluation.metrics.transit_stratum (no spectrum, 1-5, 6-20, >20 transits)",
+        "deep": {"preset": args.preset, "batch_size": args.batch_size, "eval_every": args.eval_every,
+                 "patience": args.patience, "val_slice": f"10% of n_train by system, at most {args.max_val} runs",
+                 "budget_cpu_s": dict(zip(map(str, sizes), budgets)), "steps_per_cpu_s": args.steps_per_cpu_s,
+                 "torch_threads": None},
+    }
+    import torch
+
+    header["deep"]["torch_threads"] = torch.get_num_threads()
+    result = load_results(args.out, header)
+    result.setdefault("deep_settings", []).append({**header["deep"], "sizes": sizes, "seeds": seeds})
+    done = {(r["method_family"], r["n_train"], r["seed"]) for r in result["rows"]}
+    todo = [(m, n, b, s) for n, b in zip(sizes, budgets) for s in seeds for m in methods if (m, n, s) not in done]
+    print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
+    test_table = load_table(args.store, test_ds.run_ids) if todo else None
+    pool_table, pool_pos = None, None
+    for method, n, budget, seed in todo:
+        train_ids, val_ids = subset_ids(base.run_ids, base.systems, n, seed, args.max_val)
+        t0 = time.perf_counter()
+        if method == "deep":
+            rows = [("deep", train_deep(base, train_ids, val_ids, test_ds, test_table.n_transits, args, seed, budget,
+                                        args.work))]
+        else:
+            if pool_table is None:
+                pool_table = load_table(args.store, base.run_ids)
+                pool_pos = {rid: i for i, rid in enumerate(base.run_ids)}
+            train = pool_table.subset([pool_pos[r] for r in train_ids + val_ids])
+            rows = baseline_rows(method, train, test_table, seed)
+        for name, row in rows:
+            result["rows"].append({"method": name, "method_family": method, "n_train": n, "seed": seed, **row})
+            print(f"  {name:32s} n={n:6d} seed={seed}: macro-F1 {row['macro_f1']:.3f}  log-loss {row['log_loss']:.3f}"
+                  f"  ECE {row['ece']:.3f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        result["summary"] = summarise(result["rows"])
+        result["ceiling_estimate"] = ceiling_estimate(result["summary"])
+        write_json(args.out, result)
+    if result["rows"]:
+        result["summary"] = summarise(result["rows"])
+        result["ceiling_estimate"] = ceiling_estimate(result["summary"])
+        write_json(args.out, result)
+        plot(result, args.out.with_suffix(".png"))
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()

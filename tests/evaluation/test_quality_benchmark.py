@@ -1,0 +1,69 @@
+"""benchmarks/quality.py on a tiny store: the split, every method's rows, resuming, the figure."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_subsets_are_nested_system_disjoint_and_carve_a_validation_slice(quality):
+    systems = {f"r{i:02d}": f"s{i // 2}" for i in range(40)}  # 20 systems of 2 planets
+    pool = sorted(systems)[:30]
+    fit, val = quality.subset_ids(pool, systems, 20, seed=3, max_val=4)
+    assert len(fit) + len(val) == 20 and len(val) == 2  # 10% of 20
+    assert not {systems[r] for r in fit} & {systems[r] for r in val}
+    small_fit, small_val = quality.subset_ids(pool, systems, 10, seed=3, max_val=4)
+    assert set(small_fit + small_val) <= set(fit + val)  # one seed's subsets are nested
+    other = quality.subset_ids(pool, systems, 20, seed=4, max_val=4)
+    assert set(other[0] + other[1]) != set(fit + val)  # the seed draws the subset
+    with pytest.raises(SystemExit):
+        quality.subset_ids(pool, systems, 31, seed=0, max_val=4)
+
+
+def test_test_set_reaches_its_size_and_holds_whole_systems(quality):
+    systems = {f"r{i:03d}": f"s{i // 3}" for i in range(300)}
+    fractions = quality.split_fractions(systems, 40)
+    test = quality.test_by_hash(systems, fractions)
+    assert len(test) >= 40
+    assert all((r in test) == (o in test) for r in systems for o in systems if systems[r] == systems[o])
+
+
+def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(eval_store, store)  # the benchmark writes the pool's stats and tokenizer beside the store
+    out = tmp_path / "quality.json"
+    argv = ["quality.py", "--store", str(store), "--sizes", "12,20", "--seeds", "0", "--n-test", "12",
+            "--preset", "tiny", "--budget-s", "2,2", "--steps-per-cpu-s", "3", "--batch-size", "4",
+            "--eval-every", "2", "--max-val", "3", "--work", str(tmp_path / "work"), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    quality.main()
+    result = json.loads(out.read_text())
+    assert result["test_runs"] >= 12 and result["pool_runs"] + result["test_runs"] == result["store_runs"]
+    methods = {r["method"] for r in result["rows"]}
+    assert {"deep", "lightgbm", "oracle", "kopparapu_hz_conservative", "esi_threshold_0.8"} <= methods
+    assert {(r["n_train"], r["seed"]) for r in result["rows"]} == {(12, 0), (20, 0)}
+    for r in result["rows"]:
+        assert 0 <= r["accuracy"] <= 1 and r["log_loss"] > 0 and 0 <= r["brier"] <= 2
+        assert sum(s["n"] for s in r["strata"].values()) == result["test_runs"]
+    deep = [r for r in result["rows"] if r["method"] == "deep"]
+    assert all(r["training"]["temperature"] > 0 and r["training"]["n_fit"] + r["training"]["n_val"] == r["n_train"]
+               for r in deep)
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    n_rows = len(result["rows"])
+    quality.main()  # a second leg finds every row done
+    assert len(json.loads(out.read_text())["rows"]) == n_rows
