@@ -50,8 +50,11 @@ _N_GAS = len(RETRIEVED_GASES)
 _K = len(PARAMETER_NAMES)
 _I_CLOUD, _I_RADIUS, _I_TEMP = _N_GAS, _N_GAS + 1, _N_GAS + 2
 _GAS_COLUMNS = [GASES.index(g) for g in RETRIEVED_GASES]
+_EYE = np.eye(_K)
+_EYE.flags.writeable = False  # shared by every fit
 # Gases the observer does not fit: held at the prior's traces (N2O has no prior trace: 0).
 _FIXED_TRACES = {g: PRIOR_TRACES.get(g, 0.0) for g in GASES if g not in RETRIEVED_GASES and g != "N2"}
+_FIXED_VMR = np.array([_FIXED_TRACES.get(g, 0.0) for g in GASES])  # [G]: the fixed traces, 0 elsewhere
 _ABSENT_LOG10 = -30.0  # a removed gas in the nested fits: no absorption at any column
 
 
@@ -175,9 +178,7 @@ class _Problem:
 
     def model(self, u: np.ndarray) -> np.ndarray:
         """Depths [B, N] for internal parameter vectors u [B, K]."""
-        vmr = np.zeros((u.shape[0], len(GASES)))
-        for gas, value in _FIXED_TRACES.items():
-            vmr[:, GASES.index(gas)] = value
+        vmr = np.repeat(_FIXED_VMR[None], u.shape[0], axis=0)
         vmr[:, _GAS_COLUMNS] = 10.0 ** u[:, :_N_GAS]
         total = vmr.sum(axis=1)
         vmr /= np.maximum(total, 1.0)[:, None]  # gases above 1 in sum: rescaled, no N2
@@ -234,7 +235,7 @@ def _jacobian(p: _Problem, u: np.ndarray, m: np.ndarray, free: np.ndarray) -> np
     """d model / du [B, N, K] by forward differences, one batched model call (fixed columns 0)."""
     b = u.shape[0]
     step = np.where(u + _FD_STEP > p.hi, -_FD_STEP, _FD_STEP)  # stay inside the bounds
-    pert = np.repeat(u[:, None, :], _K, axis=1) + np.eye(_K)[None] * step[:, None, :]  # [B, K, K]
+    pert = np.repeat(u[:, None, :], _K, axis=1) + _EYE[None] * step[:, None, :]  # [B, K, K]
     rows = np.flatnonzero(free.ravel())
     jac = np.zeros((b * _K, m.shape[1]))
     if rows.size:
@@ -262,10 +263,10 @@ def _fit(p: _Problem, u0: np.ndarray, free: np.ndarray, max_iter: int, tol: floa
         jw = jac[idx] * w[None, :, None]  # [b, N, K] Jacobian of the model residual
         r = (p.depth - m[idx]) * w
         prec = prior_on[idx] / p.prior_sd**2
-        a = jw.transpose(0, 2, 1) @ jw + prec[:, :, None] * np.eye(_K)  # Gauss-Newton Hessian / 2
+        a = jw.transpose(0, 2, 1) @ jw + prec[:, :, None] * _EYE  # Gauss-Newton Hessian / 2
         g = (jw.transpose(0, 2, 1) @ r[:, :, None])[:, :, 0] - prec * (u[idx] - p.prior_mean)
         diag = np.einsum("bkk->bk", a)
-        damped = a + (lam[idx, None] * np.maximum(diag, 1e-12))[:, :, None] * np.eye(_K)
+        damped = a + (lam[idx, None] * np.maximum(diag, 1e-12))[:, :, None] * _EYE
         fixed = ~free[idx]
         damped[fixed] = 0.0  # fixed parameters: identity rows, zero step
         damped[:, np.arange(_K), np.arange(_K)] += fixed
