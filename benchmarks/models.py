@@ -116,8 +116,8 @@ def bench_preset(preset: str, args) -> list[dict]:
 
 
 def train_step_cost(args) -> dict:
-    """CPU-s and wall-s per `small` training step (forward, loss, backward, AdamW) of whichever `astrobio`
-    this process imports, on `--batches` synthetic batches cycled; the median over timed steps."""
+    """CPU-s and wall-s per `small` training step (forward, loss, backward, the trainer's AdamW) of whichever
+    `astrobio` this process imports, on `--batches` synthetic batches cycled; the median over timed steps."""
     import statistics
 
     import torch
@@ -126,10 +126,13 @@ def train_step_cost(args) -> dict:
     from astrobio.models.presets import SystemConfig
     from astrobio.models.system import UnifiedMultiModalSystem
 
+    from astrobio.training.config import TrainConfig
+    from astrobio.training.trainer import build_optimizer
+
     cfg = SystemConfig.from_name("small")
     torch.manual_seed(args.seed)
     m = UnifiedMultiModalSystem(cfg).train()
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    opt = build_optimizer(m, TrainConfig(lr=1e-3), torch.device("cpu"))  # the trainer's optimizer, as it builds it
     batches = [synthetic_batch(args.batch_size, args.grid, tuple(args.graph_nodes), args.text_tokens,
                                cfg.language.vocab_size, args.seed + i, args.graph_pool) for i in range(args.batches)]
 

@@ -3,6 +3,7 @@ conditioning, checkpointing, and loading HF checkpoints (fp32 and bitsandbytes 4
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -156,6 +157,39 @@ def test_loss_is_uniform_entropy_for_zero_head_and_ignores_masked_targets():
     assert m(ids, mask, labels=labels2)["loss"].item() == pytest.approx(
         m(ids, mask, labels=torch.where(mask.bool(), labels2, -100))["loss"].item(), rel=1e-6)
     assert m(ids, mask)["loss"] is None
+
+
+def test_sampled_lm_loss_is_ce_at_sampled_valid_positions_and_exact_when_all_fit():
+    ids, num, spec = _inputs(b=2, t=9)
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    labels = labels_from_input_ids(ids, mask)
+    labels[0, 4] = -100  # 12 valid next-token targets in all
+    full = _model()(ids, mask, labels=labels)
+    m = _model(loss_positions=12).train()  # every valid target fits: the full loss, without the full head
+    out = m(ids, mask, labels=labels)
+    assert out["logits"] is None
+    assert out["loss"].item() == pytest.approx(full["loss"].item(), rel=1e-5)
+    assert _model(loss_positions=100).train()(ids, mask, labels=labels)["loss"].item() == pytest.approx(
+        full["loss"].item(), rel=1e-5)
+
+    # fewer positions: the mean CE of 3 distinct valid targets, drawn from the torch RNG
+    terms = {(b, t - 1): torch.nn.functional.cross_entropy(full["logits"][b, t - 1], ids[b, t]).item()
+             for b in range(2) for t in range(1, ids.shape[1]) if labels[b, t] != -100}
+    m = _model(loss_positions=3).train()
+    values = set()
+    for seed in range(30):
+        torch.manual_seed(seed)
+        loss = m(ids, mask, labels=labels)["loss"].item()
+        torch.manual_seed(seed)
+        assert m(ids, mask, labels=labels)["loss"].item() == loss  # reproducible from the seed
+        values.add(loss)
+    means = torch.tensor([sum(terms[k] for k in c) / 3 for c in itertools.combinations(terms, 3)])
+    assert all((means - v).abs().min() < 1e-5 for v in values) and len(values) > 10
+    m.eval()  # evaluation: every position, full logits
+    assert m(ids, mask, labels=labels)["loss"].item() == pytest.approx(full["loss"].item(), rel=1e-5)
+    with pytest.raises(InputValidationError):
+        LanguageConfig(loss_positions=-1)
 
 
 def test_prefix_conditioning_changes_outputs_and_absent_prefix_is_masked():

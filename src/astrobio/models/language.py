@@ -64,6 +64,11 @@ class LanguageConfig:
     """Recompute each decoder block in backward instead of storing its activations."""
     dropout: float = 0.0
     """Attention-probability dropout during training (Llama pre-training used 0)."""
+    loss_positions: int = 0
+    """In training, the LM head and next-token loss are computed at this many target positions of the batch,
+    drawn uniformly without replacement among the valid ones (an unbiased estimate of the mean CE over all of
+    them); 0 = every position. The head and the log-softmax over the vocabulary at every position are the
+    largest cost of a small LM whose loss is an auxiliary term; evaluation always uses every position."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
@@ -73,6 +78,8 @@ class LanguageConfig:
                 raise InputValidationError(name, getattr(self, name), "a positive integer")
         if self.n_prefix_tokens < 0:
             raise InputValidationError("n_prefix_tokens", self.n_prefix_tokens, "an integer >= 0")
+        if self.loss_positions < 0:
+            raise InputValidationError("loss_positions", self.loss_positions, "an integer >= 0 (0 = all)")
         if self.hidden_size % self.num_attention_heads:
             raise InputValidationError("num_attention_heads", self.num_attention_heads,
                                        f"a divisor of hidden_size={self.hidden_size}")
@@ -337,7 +344,9 @@ class ConditionedLlama(nn.Module):
         spectral_data `[B, S]` or `[B, T_s, S]` (+ mask `[B]` or `[B, T_s]`, True = present).
 
         Returns `logits [B, T, V]` and `hidden_states [B, T, H]` at the text positions, and `loss`:
-        next-token cross-entropy over labels ≠ -100 at unpadded positions (None without labels).
+        next-token cross-entropy over labels ≠ -100 at unpadded positions (None without labels). In training
+        with labels and `config.loss_positions` > 0 the loss is estimated at that many sampled positions
+        (`sampled_lm_loss`) and `logits` is None: the full [B, T, V] head is never computed.
         """
         c = self.config
         if input_ids.dim() != 2:
@@ -367,6 +376,9 @@ class ConditionedLlama(nn.Module):
             else:
                 x = layer(x, cos, sin, bias)
         hidden = self.model.norm(x)[:, n_prefix:]  # (B, T, H)
+        if labels is not None and self.training and c.loss_positions > 0:
+            loss = sampled_lm_loss(self.lm_head, hidden, labels, attention_mask, c.loss_positions)
+            return {"logits": None, "loss": loss, "hidden_states": hidden}
         logits = self.lm_head(hidden)  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
         return {"logits": logits, "loss": loss, "hidden_states": hidden}
@@ -378,12 +390,36 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: t
         raise InputValidationError("labels.shape", tuple(labels.shape), str(tuple(logits.shape[:2])))
     # Shift the targets, not the logits: position t's target is labels[t+1] and the last position has none,
     # so the [B·T, V] logits enter the loss as a view (slicing them would copy B·T·V floats, and again in backward).
-    target = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
-    target = torch.cat([target[:, 1:], target.new_full((target.shape[0], 1), IGNORE_INDEX)], dim=1)  # (B, T)
+    target = next_token_targets(labels, attention_mask)  # (B, T)
     total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
                             ignore_index=IGNORE_INDEX, reduction="sum")
     # no host sync (and meta-traceable); a batch without any text target gives 0 with a graph
     return total / (target != IGNORE_INDEX).sum().clamp(min=1)
+
+
+def next_token_targets(labels: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) targets of each position: labels[t+1], -100 where padded, ignored or past the end."""
+    target = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
+    return torch.cat([target[:, 1:], target.new_full((target.shape[0], 1), IGNORE_INDEX)], dim=1)
+
+
+def sampled_lm_loss(lm_head: nn.Module, hidden: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor,
+                    n_positions: int) -> torch.Tensor:
+    """Next-token CE at `n_positions` target positions drawn uniformly without replacement among the valid
+    ones (all of them when fewer), from the torch RNG: an unbiased estimate of `causal_lm_loss`'s mean whose
+    head costs n_positions·H·V instead of B·T·H·V."""
+    if labels.shape != hidden.shape[:2]:
+        raise InputValidationError("labels.shape", tuple(labels.shape), str(tuple(hidden.shape[:2])))
+    target = next_token_targets(labels, attention_mask).reshape(-1)  # (B·T,)
+    valid = target != IGNORE_INDEX
+    # random keys, -1 at invalid positions: the top k keys are a uniform k-subset of the valid positions
+    keys = torch.rand(target.shape, device=target.device).masked_fill(~valid, -1.0)
+    pick = keys.topk(min(n_positions, keys.numel())).indices
+    pick = pick[valid[pick]]  # fewer valid positions than n_positions: all of them
+    logits = lm_head(hidden.reshape(-1, hidden.shape[-1])[pick])  # (k, V)
+    if pick.numel() == 0:
+        return logits.sum() * 0.0  # no text target in the batch: 0, still in the graph
+    return F.cross_entropy(logits.float(), target[pick])
 
 
 def labels_from_input_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

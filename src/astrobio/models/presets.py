@@ -51,7 +51,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "graph": dict(hidden_dim=64, latent_dim=32, n_layers=2, n_heads=4, pe_steps=6),
         "spectrum": dict(stem_channels=32, n_down=3, dim=96, depth=2, n_heads=4),
         "language": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=512, n_prefix_tokens=4),
+                         num_key_value_heads=2, max_position_embeddings=512, n_prefix_tokens=4, loss_positions=256),
         "fusion": dict(dim=128, n_layers=2, n_heads=4, mlp_ratio=2.0),
         "system": dict(dropout=0.1),
         "train": dict(lr=1e-3, batch_size=8, warmup_steps=20, max_steps=600, eval_every=50, log_every=10),

@@ -69,7 +69,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device)
             raise InputValidationError("optimizer", "adamw8bit",
                                        "bitsandbytes installed (`pip install bitsandbytes`), or 'adamw'") from None
         return bnb.optim.AdamW8bit(groups, lr=config.lr, betas=config.betas)
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=device.type == "cuda")
+    # fused: one kernel over all tensors (CUDA, and CPU since torch 2.4: ~3x cheaper than the per-tensor loop)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=device.type in ("cuda", "cpu"))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
