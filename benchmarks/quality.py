@@ -9,17 +9,18 @@ Split, by planetary system (planets of one star never straddle two sets): the st
 package's own splits are (`astrobio.data.dataset.split_of`, split seed `SPLIT_SEED`) with fractions
 (1 - f, 0, f), f chosen so the test set holds >= `--n-test` runs; everything else is the training pool. For each
 seed, the pool's systems are shuffled by that seed and the first `n_train` runs in that order are the training
-subset (so a seed's subsets are nested). Every method sees the same `n_train` labelled runs:
-- deep: the unified multi-modal system (`--preset`) through the real trainer (`astrobio.training.Trainer`); the
-  last systems of the subset (10%, at most `--max-val` runs) are its validation slice for early stopping on
-  val macro-F1 and for the temperature (Guo et al. 2017) applied to its test probabilities; the best checkpoint is
-  scored. Its training stops at a CPU-time budget per size (`--budget-s`, process CPU seconds, measured by a
-  watchdog that sends the trainer's documented clean-stop signal), or on a plateau (patience), whichever is first.
-  The cosine schedule is planned on `budget x --steps-per-cpu-s` steps.
-  Normalisation statistics and the tokenizer are the store's train split = the pool (never the test set), written
-  beside the store by `PlanetRunDataset` as `astrobio train` does.
+subset (so a seed's subsets are nested). Every method sees the same `n_train` labelled runs, by one protocol: the
+last systems of the subset (10%, at most `--max-val` runs) are a validation slice, the rest is fitted, and a
+temperature (Guo et al. 2017) fitted on the slice scales the test probabilities (log-probabilities as logits
+for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside the calibrated scores.
+- deep: the unified multi-modal system (`--preset`) through the real trainer (`astrobio.training.Trainer`),
+  early stopping on the slice's macro-F1 (patience), the best checkpoint scored. Its training stops at a CPU-time
+  budget per size (`--budget-s`, process CPU seconds, measured by a watchdog that sends the trainer's documented
+  clean-stop signal) or on the plateau, whichever is first. The cosine schedule is planned on
+  `budget x --steps-per-cpu-s` steps. Normalisation statistics and the tokenizer are the store's train split =
+  the pool (never the test set), written beside the store by `PlanetRunDataset` as `astrobio train` does.
 - lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
-- rules: the four rule baselines of `evaluation/baselines.py` (calibrated by the subset's class frequencies).
+- rules: the four rule baselines of `evaluation/baselines.py` (calibrated by the fitted runs' class frequencies).
 - oracle: LightGBM on the true planet parameters (not observable; the perfect-knowledge ceiling).
 Metrics (`astrobio.evaluation.metrics`): accuracy, macro-F1, log-loss, Brier, ECE, AUROC habitable-or-inhabited
 vs not, AUROC inhabited vs habitable, overall and per transit stratum (`metrics.transit_stratum`).
@@ -172,7 +173,7 @@ class CpuBudget:
             raise SystemExit(143)
 
 
-def train_deep(base, train_ids, val_ids, test_ds, n_transits, args, seed: int, budget_s: float, work: Path) -> dict:
+def train_deep(base, train_ids, val_ids, test_ds, test_table, args, seed: int, budget_s: float, work: Path) -> dict:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`."""
     import shutil
 
@@ -205,17 +206,16 @@ def train_deep(base, train_ids, val_ids, test_ds, n_transits, args, seed: int, b
     model.load_state_dict(load_checkpoint(out_dir / "checkpoints" / "best.pt")["model"])
     model.eval()
     v = predict_dataset(model, val, batch_size=64)
-    temperature = M.fit_temperature(v["logits"], v["labels"])
     t = predict_dataset(model, test_ds, batch_size=64)
-    row = scores(t["labels"], M.softmax(t["logits"], temperature), n_transits)
-    raw = M.classification_metrics(t["labels"], M.softmax(t["logits"]))
-    row["uncalibrated"] = {"log_loss": raw["log_loss"], "ece": raw["ece"], "macro_f1": raw["macro_f1"]}
+    if not np.array_equal(t["labels"], test_table.y):
+        raise SystemExit("the test dataset and the test table disagree on the labels (order?)")
+    row = calibrated_scores(M.softmax(v["logits"]), v["labels"], M.softmax(t["logits"]), test_table)
     row["training"] = {"preset": cfg.preset, "batch_size": cfg.batch_size, "planned_steps": steps,
                        "steps": summary["steps"], "best_step": summary["best_step"],
                        "stop_reason": "cpu_budget" if budget.fired else summary["stop_reason"],
                        "samples_seen": summary["samples_seen"], "epochs": summary["samples_seen"] / len(train),
                        "budget_cpu_s": budget_s, "cpu_s": budget.used, "wall_s": wall,
-                       "best_val_macro_f1": summary["best_val_macro_f1"], "temperature": temperature,
+                       "best_val_macro_f1": summary["best_val_macro_f1"],
                        "n_fit": len(train_ids), "n_val": len(val_ids)}
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
     return row
@@ -223,8 +223,25 @@ def train_deep(base, train_ids, val_ids, test_ds, n_transits, args, seed: int, b
 
 # ------------------------------------------------------------------------------------------ baselines
 
-def baseline_rows(method: str, train, test, seed: int) -> list[tuple[str, dict]]:
-    """(method name, scores) for `method` fitted on `train` (a RunTable) and scored on `test`."""
+def calibrated_scores(probs_val, y_val, probs_test, test) -> dict:
+    """Scores of test probabilities after a temperature fitted on the validation slice (log-probabilities as
+    logits), the deep model's protocol; the uncalibrated log-loss, ECE and macro-F1 beside them."""
+    from astrobio.evaluation import metrics as M
+
+    def logits(p):
+        return np.log(np.clip(p, 1e-12, None))
+
+    temperature = M.fit_temperature(logits(probs_val), y_val)
+    row = scores(test.y, M.softmax(logits(probs_test), temperature), test.n_transits)
+    raw = M.classification_metrics(test.y, probs_test)
+    row["uncalibrated"] = {"log_loss": raw["log_loss"], "ece": raw["ece"], "macro_f1": raw["macro_f1"]}
+    row["temperature"] = temperature
+    return row
+
+
+def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple[str, dict]]:
+    """(method name, scores) for `method` fitted on `fit`, temperature-scaled on `val`, scored on `test`
+    (RunTables)."""
     from astrobio.evaluation import baselines as B
 
     if method == "lightgbm":
@@ -236,7 +253,8 @@ def baseline_rows(method: str, train, test, seed: int) -> list[tuple[str, dict]]
     out = []
     for name, model in models:
         t0 = time.process_time()
-        row = scores(test.y, model.fit(train).predict_proba(test), test.n_transits)
+        model.fit(fit)
+        row = calibrated_scores(model.predict_proba(val), val.y, model.predict_proba(test), test)
         row["cpu_s"] = time.process_time() - t0
         out.append((name, row))
     return out
@@ -286,6 +304,22 @@ def ceiling_estimate(summary: list[dict]) -> dict | None:
             "last_step_macro_f1_gain": last}
 
 
+def information_ceiling(path: Path, store: str) -> dict | None:
+    """The plateau of `benchmarks/information.py`'s LightGBM curve (all n runs fitted, uncalibrated), when that
+    file was measured on the same store."""
+    import json
+
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    source = info.get("source")
+    if not isinstance(source, dict) or source.get("store") != store:
+        return None
+    best = max(info["learning_curve"], key=lambda r: r["observer"]["macro_f1"])
+    return {"file": str(path), "n_train": best["train_runs"], "macro_f1": best["observer"]["macro_f1"],
+            "oracle_macro_f1": best["oracle"]["macro_f1"]}
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -310,7 +344,14 @@ def plot(result: dict, path: Path) -> None:
         ceiling = result.get("ceiling_estimate")
         if ceiling:
             ax.axhline(ceiling[key], color="k", ls=":", lw=1.5, label="observer ceiling estimate (LightGBM plateau)")
+        info = result.get("information_ceiling")
+        if info and key == "macro_f1":
+            ax.axhline(info[key], color="grey", ls="-.", lw=1.2,
+                       label=f"information.py LightGBM plateau (n={info['n_train']:,}, all runs fitted)")
         ax.set_xscale("log")
+        sizes = sorted({s["n_train"] for s in result["summary"]})
+        ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training runs")
         ax.set_ylabel(f"{label} on the test set (n={result['test_runs']})")
         ax.grid(alpha=0.3)
@@ -343,6 +384,8 @@ def main() -> None:
     ap.add_argument("--max-val", type=int, default=400)
     ap.add_argument("--work", type=Path, default=Path("/tmp/astrobio-quality"))
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/quality.json"))
+    ap.add_argument("--information", type=Path, default=Path("docs/measurements/information.json"),
+                    help="its learning-curve plateau is drawn beside ours when it was measured on the same store")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -396,14 +439,13 @@ def main() -> None:
         train_ids, val_ids = subset_ids(base.run_ids, base.systems, n, seed, args.max_val)
         t0 = time.perf_counter()
         if method == "deep":
-            rows = [("deep", train_deep(base, train_ids, val_ids, test_ds, test_table.n_transits, args, seed, budget,
-                                        args.work))]
+            rows = [("deep", train_deep(base, train_ids, val_ids, test_ds, test_table, args, seed, budget, args.work))]
         else:
             if pool_table is None:
                 pool_table = load_table(args.store, base.run_ids)
                 pool_pos = {rid: i for i, rid in enumerate(base.run_ids)}
-            train = pool_table.subset([pool_pos[r] for r in train_ids + val_ids])
-            rows = baseline_rows(method, train, test_table, seed)
+            rows = baseline_rows(method, pool_table.subset([pool_pos[r] for r in train_ids]),
+                                 pool_table.subset([pool_pos[r] for r in val_ids]), test_table, seed)
         for name, row in rows:
             result["rows"].append({"method": name, "method_family": method, "n_train": n, "seed": seed, **row})
             print(f"  {name:32s} n={n:6d} seed={seed}: macro-F1 {row['macro_f1']:.3f}  log-loss {row['log_loss']:.3f}"
@@ -414,6 +456,7 @@ def main() -> None:
     if result["rows"]:
         result["summary"] = summarise(result["rows"])
         result["ceiling_estimate"] = ceiling_estimate(result["summary"])
+        result["information_ceiling"] = information_ceiling(args.information, result["store"])
         write_json(args.out, result)
         plot(result, args.out.with_suffix(".png"))
         print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
