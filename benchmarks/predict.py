@@ -1,6 +1,6 @@
 """Predicting every modellable planet of the shipped catalog, as `astrobio predict RUN --catalog` does.
 
-    .venv/bin/python benchmarks/predict.py [--run RUN] [--mc-samples 20] [--limit 0] [--out FILE.json]
+    .venv/bin/python benchmarks/predict.py [--run RUN] [--mc-samples 20] [--limit 0] [--threads N] [--out FILE.json]
 
 Without --run, a `tiny` model is first trained for a few steps on a small simulated store (setup, not
 timed; the model's size, not its quality, sets the cost). Then `predict_catalog` is timed end to end:
@@ -9,12 +9,14 @@ checkpoint's data state, the model plus `--mc-samples` MC-dropout passes, writin
 (issue 10 item 7) is <= 60 s for all modellable planets on 2 CPU cores. Wall and CPU seconds are printed
 as JSON (CPU is the steadier figure on a shared machine), with the wall time split into simulating the
 planets' inputs (world model) and serving + running the model (dataset in memory, MC dropout).
+To compare two versions side by side, run it alternately with PYTHONPATH pointing at each one's src/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -61,8 +63,11 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None, help="a trained run directory (default: train a tiny one)")
     ap.add_argument("--mc-samples", type=int, default=P.MC_SAMPLES)
     ap.add_argument("--limit", type=int, default=0, help="only the first N modellable planets (0 = all)")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--out", type=Path, default=None, help="also write the result JSON here")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="astrobio-bench-predict-") as tmp:
         run = args.run or _trained_run(Path(tmp))
         phases = {"simulate_s": 0.0, "model_s": 0.0}
@@ -78,7 +83,8 @@ def main() -> None:
               "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "planets_per_s": round(len(rows) / wall, 2),
               **{k: round(v, 2) for k, v in phases.items()},
               "first_simulation_failures": failed[:3],
-              "torch_threads": torch.get_num_threads(), "goal_wall_s": 60.0, "run": str(args.run or "tiny, 4 steps")}
+              "torch_threads": torch.get_num_threads(), "goal_wall_s": 60.0, "run": str(args.run or "tiny, 4 steps"),
+              "code": str(Path(P.__file__).parents[2]), "load_average_1min_at_end": round(os.getloadavg()[0], 1)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

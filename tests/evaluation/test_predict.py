@@ -119,3 +119,24 @@ def test_a_user_catalog_without_a_required_column_is_a_clear_error(trained_run, 
     assert res.exit_code == 2 and "none.csv" in res.output
     res = CliRunner().invoke(app, ["predict", str(trained_run), str(path)])  # a FILE without --catalog
     assert res.exit_code == 2
+
+
+def test_mc_dropout_spread_depends_on_seed_only_and_leaves_the_rng_alone(trained_run):
+    import torch
+
+    loaded = load_trained(trained_run)
+    truths = [P.truth_for("Kepler-442 b")]
+    tiny = P.predict_truths(loaded, truths, seed=3)[0]
+    assert tiny["p_habitable_std"] == 0.0  # the tiny preset has no active dropout: the passes are not run
+    for m in loaded.model.modules():  # as a preset with dropout would have
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.3
+    a = P.predict_truths(loaded, truths, seed=3)[0]
+    torch.rand(7)  # whatever ran in between does not change the answer
+    b = P.predict_truths(loaded, truths, seed=3)[0]
+    c = P.predict_truths(loaded, truths, seed=4)[0]
+    assert a == b and a["p_habitable_std"] > 0 and c["p_habitable_std"] != a["p_habitable_std"]
+    assert a["p_habitable"] == tiny["p_habitable"]  # the deterministic pass is not affected by dropout
+    state = torch.get_rng_state()
+    P.predict_truths(loaded, truths, seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # predicting leaves the caller's RNG where it was

@@ -90,9 +90,12 @@ def predict_dataset(model, dataset, batch_size: int = 32, drop: tuple[str, ...] 
     mc_samples > 0 also returns the per-class std of the softmax over that many MC-dropout passes. The
     passes draw their dropout masks from torch's RNG seeded with `seed` inside a forked RNG state, so the
     spread depends only on the inputs, their batching and `seed` (not on what ran before), and the
-    caller's RNG state is left as it was.
+    caller's RNG state is left as it was. A model without active dropout (every nn.Dropout at p = 0, as
+    the `tiny` preset) would give K copies of the deterministic pass: its spread is exactly 0 and the
+    passes are not run.
     """
     collate = dataset.collate_fn()
+    stochastic = any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
     out = {"logits": [], "regression": [], "modality_weights": [], "modality_mask": [], "labels": [],
            "prob_std": []}
     with torch.random.fork_rng(devices=[]):
@@ -108,8 +111,10 @@ def predict_dataset(model, dataset, batch_size: int = 32, drop: tuple[str, ...] 
             out["modality_weights"].append(o["modality_weights"].float().cpu().numpy())
             out["modality_mask"].append(batch.modality_mask.cpu().numpy())
             out["labels"].append(batch.labels.cpu().numpy())
-            if mc_samples:
+            if mc_samples and stochastic:
                 out["prob_std"].append(_mc_std(model, items, collate, device, drop, mc_samples))
+            elif mc_samples:
+                out["prob_std"].append(np.zeros(out["logits"][-1].shape, dtype=np.float32))
     return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
 
 
