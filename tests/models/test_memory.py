@@ -39,8 +39,9 @@ def test_language_counts_are_exact_and_xl_is_seed_scale():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_activation_formula_matches_saved_tensors_on_cpu(dtype):
-    c = LanguageConfig.from_name("tiny")
+@pytest.mark.parametrize("loss_positions", [0, 40])  # 40 of 64 text positions reach the head
+def test_activation_formula_matches_saved_tensors_on_cpu(dtype, loss_positions):
+    c = LanguageConfig.from_name("tiny", loss_positions=loss_positions)
     torch.manual_seed(0)
     m = ConditionedLlama(c).to(dtype).train()
     ids, num, spec = _lm_step_inputs(c, 2, 32)

@@ -189,8 +189,10 @@ def language_activation_bytes(config: LanguageConfig, batch_size: int, seq_len: 
     Once per forward: token ids (int64), RoPE cos/sin (2e·hd per position), the shared additive mask
     (e·L² per sequence), final norm, the prefix MLPs, the logits (e·V per text token) and the loss's
     fp32 log-softmax and target (4V + 8 per text token: the loss shifts the targets, so the last position
-    enters with an ignored one). With checkpointing a layer keeps only its input (e·h)
-    and backward recomputes one layer at a time.
+    enters with an ignored one). With `loss_positions` > 0 (training) only k = min(loss_positions, B·T)
+    positions reach the head and the logits are not returned: the loss keeps its fp32 log-softmax and
+    target (4V + 8) per sampled position. With checkpointing a layer keeps only its input (e·h) and
+    backward recomputes one layer at a time.
     """
     c = config
     b, t, e = batch_size, seq_len, dtype_bytes
@@ -202,15 +204,28 @@ def language_activation_bytes(config: LanguageConfig, batch_size: int, seq_len: 
     layers = (c.num_hidden_layers * positions * e * h + layer) if checkpointing else c.num_hidden_layers * layer
     prefix = b * (e * (2 * c.n_numerical + 2 * h) + e * (c.spectral_dim + 2 * h)) if n_prefix else 0
     once = (8 * b * t + 2 * e * positions * c.head_dim + e * b * (t + n_prefix) ** 2 + positions * norm
-            + prefix + e * b * t * c.vocab_size + b * t * (4 * c.vocab_size + 8) + 4)
+            + prefix + _head_bytes(c, b, t, e) + 4)
     return layers + once
+
+
+def _head_positions(config: LanguageConfig, batch_size: int, seq_len: int) -> int:
+    """Text positions whose logits a training step computes (`ConditionedLlama.forward`)."""
+    n = batch_size * seq_len
+    return min(config.loss_positions, n) if config.loss_positions else n
+
+
+def _head_bytes(config: LanguageConfig, batch_size: int, seq_len: int, e: int) -> int:
+    """Kept for backward at the LM head: per head position the fp32 log-softmax and target (4V + 8), and the
+    logits themselves (e·V) where the forward returns them (every position, no sampling)."""
+    k, v = _head_positions(config, batch_size, seq_len), config.vocab_size
+    return k * (4 * v + 8) + (0 if config.loss_positions else e * k * v)
 
 
 def loss_backward_bytes(config: LanguageConfig, batch_size: int, seq_len: int, dtype_bytes: int) -> int:
     """Gradient buffers of the LM loss that coexist with all activations at the start of backward:
     d(log-softmax input) in fp32 (4V per text token, see `causal_lm_loss`) and d(logits) (e·V per text token)."""
-    v = config.vocab_size
-    return 4 * batch_size * seq_len * v + dtype_bytes * batch_size * seq_len * v
+    k = _head_positions(config, batch_size, seq_len)
+    return (4 + dtype_bytes) * k * config.vocab_size
 
 
 # ---- strategies ---------------------------------------------------------------------------------
