@@ -361,3 +361,17 @@ def test_listing_orders_filters_and_pages_exactly():
     assert (page["total"], page["offset"], page["limit"]) == (4, 1, 2)
     assert [p["name"] for p in page["planets"]] == ["b", "c"] and "observing_log" not in page["planets"][0]
     assert json.loads(lst.page_json(lst.select("", 0.0, None, None, "name", False), 9, 2))["planets"] == []
+
+
+def test_a_model_that_cannot_load_is_a_503_with_its_reason_and_lists_still_work(serve_table, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from astrobio.serve.app import Predictor, create_app
+
+    predictor = Predictor(tmp_path)  # no checkpoint here
+    assert predictor._loader is None  # nothing loads before the app serves
+    with TestClient(create_app(serve_table, predictor)) as c:
+        assert predictor._loader is not None  # the app's start-up began loading it
+        assert c.get("/api/planets", params={"limit": 1}).status_code == 200
+        err = _error(c.post("/api/predict", json=_catalog_row("Kepler-442 b")), 503, "run")
+        assert "no checkpoint" in err["expected"]

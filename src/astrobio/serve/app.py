@@ -7,6 +7,7 @@ the serve cache's own store into a temporary file, so no request value ever reac
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import tempfile
@@ -73,9 +74,11 @@ class Predictor:
     """The run's model for POST /api/predict, giving exactly what `astrobio predict` gives.
 
     The model (torch, torch_geometric and the weights: the slowest part of a start) is loaded by a
-    background thread, so the server answers list and detail requests while it loads; a prediction waits
-    for it. `predict_truths` draws the MC-dropout masks from the request's seed, so the answer depends on
-    the inputs and the seed only. One prediction at a time: MC dropout switches the shared model's mode.
+    background thread that the app starts when it starts serving (so a `--workers N` parent process, which
+    builds the app but never serves it, loads no model); list and detail requests are answered while it
+    loads, and a prediction waits for it. `predict_truths` draws the MC-dropout masks from the request's
+    seed, so the answer depends on the inputs and the seed only. One prediction at a time: MC dropout
+    switches the shared model's mode.
     """
 
     LOAD_TIMEOUT_S = 600.0
@@ -85,7 +88,15 @@ class Predictor:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._error: Optional[BaseException] = None
-        threading.Thread(target=self._load, name="astrobio-model-loader", daemon=True).start()
+        self._loader: Optional[threading.Thread] = None
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start loading the model in the background (once; later calls do nothing)."""
+        with self._start_lock:
+            if self._loader is None:
+                self._loader = threading.Thread(target=self._load, name="astrobio-model-loader", daemon=True)
+                self._loader.start()
 
     def _load(self) -> None:
         try:
@@ -103,6 +114,7 @@ class Predictor:
 
     def wait(self, timeout: float = LOAD_TIMEOUT_S) -> None:
         """Block until the model is loaded; a load that failed raises ServeError 503 with its reason."""
+        self.start()
         if not self._ready.wait(timeout):
             raise ServeError(503, "run", str(self.run_dir), f"the model loaded within {timeout:.0f} s")
         if self._error is not None:
@@ -199,7 +211,13 @@ def hz_curves(n: int = 47) -> dict[str, Any]:
 
 def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> FastAPI:
     """The app over `table` (the whole catalog, or any subset a test builds) and `predictor` for POST."""
-    app = FastAPI(title="astrobio", version=astrobio.__version__,
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        if predictor is not None:
+            predictor.start()  # the model loads while the server already answers
+        yield
+
+    app = FastAPI(title="astrobio", version=astrobio.__version__, lifespan=lifespan,
                   description="Habitability predictions of the catalog planets and of planets you describe.")
     listing = Listing(table.planets, table.lat, table.lon, table.maps)
     curves = hz_curves()
