@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from astrobio.data import PlanetRunDataset
+from astrobio.data.storage import RealDataStorage
 from astrobio.errors import InputValidationError
 from astrobio.models import SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
 from astrobio.models.language import load_pretrained_llama
@@ -50,7 +51,7 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx: DistContext) -> dict[str
     Rank 0 opens the datasets first: the first open writes the train-split stats and tokenizer beside
     the data, which the other ranks then read instead of racing to write them.
     """
-    if not (data / "index.sqlite").is_file():
+    if not RealDataStorage.exists(data):
         raise InputValidationError("data", str(data), "a store directory written by `astrobio simulate`")
     datasets = {}
     for turn in (0, 1):  # rank 0 first, then the others
