@@ -171,7 +171,6 @@ KNOWN_FUNCTION_IMPORTS = ("cli/data.py", "cli/evaluate.py", "cli/memory.py", "ev
                           "models/presets.py", "models/spectrum.py", "serve/app.py", "serve/table.py",
                           "training/config.py", "training/trainer.py")
 KNOWN_LAYER_VIOLATIONS = ("training/trainer.py",)  # imports evaluation.metrics
-KNOWN_STORE_NAME_USERS = ("training/setup.py",)  # checks for index.sqlite itself: RealDataStorage.exists(path)
 
 
 def test_no_function_level_import_of_the_package_without_a_reason():
@@ -201,13 +200,7 @@ def store_name_users() -> list[str]:
 
 
 def test_store_file_names_stay_inside_data():
-    assert [f for f in store_name_users() if f not in KNOWN_STORE_NAME_USERS] == []
-
-
-@pytest.mark.parametrize("path", KNOWN_STORE_NAME_USERS)
-@pytest.mark.xfail(reason="another engineer's file; reported to the lead (issue 12)", strict=False)
-def test_known_store_name_users_in_others_files(path):
-    assert path not in store_name_users()
+    assert store_name_users() == []
 
 
 def test_no_import_cycles():
