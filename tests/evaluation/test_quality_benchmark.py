@@ -66,3 +66,19 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     n_rows = len(result["rows"])
     quality.main()  # a second leg finds every row done
     assert len(json.loads(out.read_text())["rows"]) == n_rows
+
+
+def test_legs_side_by_side_keep_each_others_rows(quality, tmp_path):
+    header = {"store": "/s", "test_set_sha256": "abc", "git_revision": "r1", "test_runs": 1, "store_runs": 2}
+    out, info = tmp_path / "q.json", tmp_path / "missing.json"
+    row = {"accuracy": 0.5, "macro_f1": 0.4, "log_loss": 1.0, "brier": 0.6, "ece": 0.1, "auroc_habitable": 0.7,
+           "auroc_inhabited": float("nan")}
+    quality.save_rows(out, header, {"leg": 1}, [{"method": "deep", "n_train": 10, "seed": 0, **row}], info)
+    # a second process that read the file before the first row landed still adds to it
+    result = quality.save_rows(out, {**header, "git_revision": "r2"}, {"leg": 2},
+                               [{"method": "deep", "n_train": 10, "seed": 1, **row, "macro_f1": 0.6}], info)
+    assert [r["seed"] for r in result["rows"]] == [0, 1] and result["git_revisions"] == ["r1", "r2"]
+    (summary,) = result["summary"]
+    assert summary["macro_f1"] == {"median": 0.5, "min": 0.4, "max": 0.6} and summary["auroc_inhabited"] is None
+    other = quality.save_rows(out, {**header, "test_set_sha256": "def"}, {"leg": 3}, [], info)
+    assert other["rows"] == []  # another test set starts a new file
