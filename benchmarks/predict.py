@@ -54,6 +54,19 @@ def _timed(fn, phases: dict[str, float], key: str):
     return wrapper
 
 
+def _with_dropout(load, p: float):
+    def wrapper(*args, **kwargs):
+        import torch
+
+        loaded = load(*args, **kwargs)
+        for m in loaded.model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = p
+        return loaded
+
+    return wrapper
+
+
 def main() -> None:
     import torch
 
@@ -64,12 +77,17 @@ def main() -> None:
     ap.add_argument("--mc-samples", type=int, default=P.MC_SAMPLES)
     ap.add_argument("--limit", type=int, default=0, help="only the first N modellable planets (0 = all)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="set every nn.Dropout of the loaded model to this p, so that the MC passes run as for a "
+                         "preset with dropout (`tiny` has none, and its passes are skipped)")
     ap.add_argument("--out", type=Path, default=None, help="also write the result JSON here")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="astrobio-bench-predict-") as tmp:
         run = args.run or _trained_run(Path(tmp))
+        if args.dropout:
+            P.load_trained = _with_dropout(P.load_trained, args.dropout)  # predict_catalog looks it up here
         phases = {"simulate_s": 0.0, "model_s": 0.0}
         for name, key in (("simulate_isolating", "simulate_s"), ("predict_runs", "model_s")):
             setattr(P, name, _timed(getattr(P, name), phases, key))  # predict_catalog looks them up here
@@ -79,7 +97,7 @@ def main() -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     failed = [s for s in skipped if s[1].startswith("simulation failed")]
     result = {"planets_predicted": len(rows), "planets_skipped_by_the_reader": len(skipped) - len(failed),
-              "planets_whose_simulation_failed": len(failed), "mc_samples": args.mc_samples,
+              "planets_whose_simulation_failed": len(failed), "mc_samples": args.mc_samples, "dropout": args.dropout,
               "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "planets_per_s": round(len(rows) / wall, 2),
               **{k: round(v, 2) for k, v in phases.items()},
               "first_simulation_failures": failed[:3],
