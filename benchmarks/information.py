@@ -29,7 +29,9 @@ LightGBM rows are the same fits. The `future` design is still simulated (`--futu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import pickle
 import platform
 import re
 import time
@@ -43,7 +45,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 
-from quality import pool_order, split_fractions, test_by_hash  # benchmarks/quality.py: one split of a store
+# benchmarks/quality.py: one split of a store, one way to join tables
+from quality import choose_test, concat_tables, first_systems, pool_order
 
 BIOSIGNATURES = {"oxygenic": ("O2", "O3"), "methanogenic": ("CH4",)}
 PRECISION_LIMIT = 0.95
@@ -81,16 +84,6 @@ def _stored_chunk(store: str, run_ids: list[str]):
         storage.close()
 
 
-def _concat(tables):
-    from astrobio.evaluation.features import RunTable
-
-    out = {}
-    for f in fields(RunTable):
-        parts = [getattr(t, f.name) for t in tables]
-        out[f.name] = sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts)
-    return RunTable(**out)
-
-
 def _take(table, idx):
     from astrobio.evaluation.features import RunTable
 
@@ -115,16 +108,18 @@ def simulate_tables(n: int, seed: int, survey_name: str, client, chunk: int = 12
         print(f"  {survey_name}: {done}/{n} runs", end="\r", flush=True)
     print()
     ordered = [parts[k] for k in sorted(parts)]
-    return _concat([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
+    return concat_tables([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
 
 
-def store_tables(store: Path, client, chunk: int = 256):
-    """(RunTable, per-run meta) of every run of a store (quarantined runs left out), in run-id order."""
+def store_tables(store: Path, client, max_systems: int, chunk: int = 256):
+    """(RunTable, per-run meta) of the runs of a store's first `max_systems` systems (0: all; quarantined runs
+    left out), in run-id order."""
     from distributed import as_completed
 
     from astrobio.data import RealDataStorage
 
-    ids = RealDataStorage(store).index_columns(("run_id",))["run_id"]
+    index = RealDataStorage(store).index_columns(("run_id", "system"))
+    ids = sorted(first_systems(dict(zip(index["run_id"], index["system"])), max_systems))
     futures = {client.submit(_stored_chunk, str(store), ids[i:i + chunk], pure=False): i
                for i in range(0, len(ids), chunk)}
     parts = {}
@@ -133,13 +128,13 @@ def store_tables(store: Path, client, chunk: int = 256):
         print(f"  {store}: {sum(len(p[1]) for p in parts.values())}/{len(ids)} runs read", end="\r", flush=True)
     print()
     ordered = [parts[k] for k in sorted(parts)]
-    return _concat([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
+    return concat_tables([p[0] for p in ordered]), sum((p[1] for p in ordered), [])
 
 
-def store_split(table, meta, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def store_split(table, meta, n_test: int, test_from_systems: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(pool rows in the seed's system order, test rows): `benchmarks/quality.py`'s split of the same store."""
     systems = dict(zip(table.run_ids, (m["system"] for m in meta)))
-    test = test_by_hash(systems, split_fractions(systems, n_test))
+    test, _ = choose_test(systems, test_from_systems, n_test)
     position = {rid: i for i, rid in enumerate(table.run_ids)}
     pool = [rid for rid in table.run_ids if rid not in test]
     return (np.array([position[r] for r in pool_order(pool, systems, seed)]),
@@ -219,6 +214,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", type=Path, help="read the runs of this store instead of simulating them")
     ap.add_argument("--survey", default="jwst", help="the survey design of --store's runs")
+    ap.add_argument("--table-cache", type=Path, help="--store: also write its runs' table here (for quality.py)")
+    ap.add_argument("--max-systems", type=int, default=0, help="--store: only its first N systems (as quality.py)")
+    ap.add_argument("--test-from-systems", type=int, default=0,
+                    help="--store: the test set from the first N systems only (as quality.py)")
     ap.add_argument("--sizes", default="1000,2000,4000,8000,16000,32000")
     ap.add_argument("--n-test", type=int, default=2000)
     ap.add_argument("--future-runs", type=int, default=2000)
@@ -231,7 +230,7 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
-    from astrobio.io import git_revision, write_json
+    from astrobio.io import atomic_write, git_revision, write_json
     from astrobio.world import metabolism, survey
 
     main_survey = args.survey if args.store else "jwst"
@@ -241,7 +240,10 @@ def main() -> None:
             Client(cluster) as client:
         client.run(metabolism.warm_up)
         if args.store:
-            tables[main_survey] = store_tables(args.store, client)
+            tables[main_survey] = store_tables(args.store, client, args.max_systems)
+            if args.table_cache:  # quality.py --table-cache reads its baselines' rows from it instead of the store
+                with atomic_write(args.table_cache, "wb") as f:
+                    pickle.dump({"store": str(args.store.resolve()), "table": tables[main_survey][0]}, f)
         else:
             tables[main_survey] = simulate_tables(sizes[-1] + args.n_test, args.seed, main_survey, client)
         if args.future_runs and main_survey != "future":
@@ -250,7 +252,9 @@ def main() -> None:
     result = {
         "machine": f"{platform.node()} ({platform.processor() or platform.machine()}), shared",
         "git_revision": git_revision(), "seed": args.seed, "workers": args.workers,
-        "source": {"store": str(args.store.resolve()), "survey": main_survey} if args.store else "simulated",
+        "source": {"store": str(args.store.resolve()), "survey": main_survey, "runs": len(tables[main_survey][1]),
+                   "first_systems": args.max_systems or None,
+                   "test_from_first_systems": args.test_from_systems or None} if args.store else "simulated",
         "simulation_seconds" if not args.store else "read_and_simulate_seconds": sim_seconds,
         "surveys": {name: {"design": {f.name: getattr(d, f.name) for f in fields(d)}}
                     for name, d in survey.SURVEYS.items()},
@@ -260,10 +264,12 @@ def main() -> None:
         print(f"detections ({name}):", result["surveys"][name]["detections"])
     table, meta = tables[main_survey]
     if args.store:
-        pool, test = store_split(table, meta, args.n_test, args.seed)
+        pool, test = store_split(table, meta, args.n_test, args.test_from_systems, args.seed)
     else:
         pool, test = np.arange(len(table) - args.n_test), np.arange(len(table) - args.n_test, len(table))
     result["learning_curve_test_runs"] = int(len(test))
+    result["learning_curve_test_set_sha256"] = hashlib.sha256("\n".join(sorted(table.run_ids[i] for i in test))
+                                                              .encode()).hexdigest()
     result["learning_curve"] = learning_curve(table, sizes, pool, test, args.seed)
     audit = leak_audit(table, meta, args.min_support)
     result["leak_audit"] = audit

@@ -2,12 +2,15 @@
 trained on growing subsets of ONE simulated store and scored on one fixed test set.
 
     .venv/bin/python benchmarks/quality.py --store DIR [--sizes 1000,4000,16000,32000] [--seeds 0,1,2]
-        [--n-test 3000] [--preset small] [--budget-s 60,120,240,300] [--methods deep,lightgbm,rules,oracle]
+        [--n-test 3000] [--preset small] [--budget-s 60,100,150,200] [--methods deep,lightgbm,rules,oracle]
         [--work /tmp/quality] [--out docs/measurements/quality.json]
 
 Split, by planetary system (planets of one star never straddle two sets): the store's systems are hashed as the
 package's own splits are (`astrobio.data.dataset.split_of`, split seed `SPLIT_SEED`) with fractions
-(1 - f, 0, f), f chosen so the test set holds >= `--n-test` runs; everything else is the training pool. For each
+(1 - f, 0, f), f chosen so the test set holds >= `--n-test` runs; everything else is the training pool.
+`--max-systems N` keeps only the store's first N systems (a store still being simulated has a complete prefix)
+and `--test-from-systems M` draws the test set from the first M systems only, so a later leg on the grown store
+(a larger `--max-systems`) scores the same test set with a larger pool. For each
 seed, the pool's systems are shuffled by that seed and the first `n_train` runs in that order are the training
 subset (so a seed's subsets are nested). Every method sees the same `n_train` labelled runs, by one protocol: the
 last systems of the subset (10%, at most `--max-val` runs) are a validation slice, the rest is fitted, and a
@@ -17,8 +20,9 @@ for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside 
   early stopping on the slice's macro-F1 (patience), the best checkpoint scored. Its training stops at a CPU-time
   budget per size (`--budget-s`, process CPU seconds, measured by a watchdog that sends the trainer's documented
   clean-stop signal) or on the plateau, whichever is first. The cosine schedule is planned on
-  `budget x --steps-per-cpu-s` steps. Normalisation statistics and the tokenizer are the store's train split =
-  the pool (never the test set), written beside the store by `PlanetRunDataset` as `astrobio train` does.
+  `budget x --steps-per-cpu-s` steps. Normalisation statistics and the tokenizer are those of the store's hash
+  train split (never a test run; `PlanetRunDataset` writes them beside the store as `astrobio train` does),
+  taken once and saved in `--work` so every leg uses the same.
 - lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
 - rules: the four rule baselines of `evaluation/baselines.py` (calibrated by the fitted runs' class frequencies).
 - oracle: LightGBM on the true planet parameters (not observable; the perfect-knowledge ceiling).
@@ -72,6 +76,23 @@ def split_fractions(systems: dict[str, str], n_test: int) -> tuple[float, float,
     while len(test_by_hash(systems, (1.0 - f, 0.0, f))) < n_test and f < 0.9:
         f = min(f * 1.1, 0.9)
     return (1.0 - f, 0.0, f)
+
+
+def first_systems(systems: dict[str, str], max_systems: int) -> dict[str, str]:
+    """The runs of the first `max_systems` systems in name order (0: all). The survey numbers its systems in
+    order and a store is written roughly in that order, so a store still being simulated has a complete prefix."""
+    if not max_systems:
+        return dict(systems)
+    keep = set(sorted(set(systems.values()))[:max_systems])
+    return {rid: s for rid, s in systems.items() if s in keep}
+
+
+def choose_test(systems: dict[str, str], test_from_systems: int, n_test: int) -> tuple[set[str], list[float]]:
+    """(test run ids, fractions): the hash split's test runs among the first `test_from_systems` systems (0: all),
+    at least `n_test` of them. Fixing that prefix fixes the test set while the pool around it grows."""
+    first = first_systems(systems, test_from_systems)
+    fractions = split_fractions(first, n_test)
+    return test_by_hash(first, fractions), list(fractions)
 
 
 def pool_order(pool_ids: list[str], systems: dict[str, str], seed: int) -> list[str]:
@@ -139,6 +160,28 @@ class RunSubset:
         return self.dataset.data_state()
 
 
+def all_runs(store: Path, work: Path, fractions: list[float]):
+    """Every stored run as one `PlanetRunDataset`, served with ONE data state (normalisation statistics and
+    tokenizer): that of the store's hash train split with `fractions` (no test run in it), computed by the first
+    leg and saved in `work`, so legs started later (the store still growing) normalise exactly alike."""
+    import json
+
+    from astrobio.data import PlanetRunDataset
+    from astrobio.io import write_json
+
+    path, key = work / "data_state.json", {"store": str(store.resolve()), "fractions": list(fractions)}
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if saved.get("key") == key:
+        state = saved["state"]
+    else:
+        state = PlanetRunDataset(store, "train", seed=SPLIT_SEED, split_fractions=fractions).data_state()
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"key": key, "state": state})
+    # every run in one "train" split, served with that state; the item cache keeps the test runs between models
+    return PlanetRunDataset(store, "train", seed=SPLIT_SEED, split_fractions=(1.0, 0.0, 0.0), like=state,
+                            cache_mb=1536)
+
+
 class CpuBudget:
     """Ends a `Trainer.fit` once this process has used `seconds` of CPU time (all threads), through the trainer's
     clean stop on SIGTERM (finish the step, final evaluation, checkpoints). A wall-clock budget would give a row
@@ -173,7 +216,7 @@ class CpuBudget:
             raise SystemExit(143)
 
 
-def train_deep(base, train_ids, val_ids, test_ds, test_table, args, seed: int, budget_s: float, work: Path) -> dict:
+def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget_s: float, work: Path) -> dict:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`."""
     import shutil
 
@@ -197,7 +240,7 @@ def train_deep(base, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     def loss_fn(outputs, batch):
         return compute_multimodal_loss(outputs, batch, system_config.loss)
 
-    train, val = RunSubset(base, train_ids), RunSubset(base, val_ids)
+    train, val = RunSubset(runs, train_ids), RunSubset(runs, val_ids)
     trainer = Trainer(model, loss_fn, train, val, cfg, out_dir)
     t0 = time.perf_counter()
     with CpuBudget(budget_s) as budget:
@@ -262,6 +305,42 @@ def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple[str, dic
     return out
 
 
+def load_tables(store: Path, run_ids: list[str], cache: Path | None):
+    """RunTable of `run_ids` (in that order): rows found in `cache` (a pickle `benchmarks/information.py
+    --table-cache` wrote from the same store) are taken from it, the rest read from the store."""
+    import pickle
+
+    from astrobio.evaluation.features import load_table
+
+    if cache is None or not cache.is_file():
+        return load_table(store, run_ids)
+    with open(cache, "rb") as f:
+        saved = pickle.load(f)
+    if saved["store"] != str(store.resolve()):
+        raise SystemExit(f"{cache} holds runs of {saved['store']}, not of {store}")
+    table = saved["table"]
+    position = {rid: i for i, rid in enumerate(table.run_ids)}
+    missing = [r for r in run_ids if r not in position]
+    if missing:
+        print(f"  {len(missing)} runs not in {cache}: read from the store")
+        table = concat_tables([table, load_table(store, missing)])
+        position = {rid: i for i, rid in enumerate(table.run_ids)}
+    return table.subset([position[r] for r in run_ids])
+
+
+def concat_tables(tables):
+    """One RunTable of several, rows in order."""
+    from dataclasses import fields
+
+    from astrobio.evaluation.features import RunTable
+
+    cols = {}
+    for f in fields(RunTable):
+        parts = [getattr(t, f.name) for t in tables]
+        cols[f.name] = sum(parts, []) if isinstance(parts[0], list) else np.concatenate(parts)
+    return RunTable(**cols)
+
+
 # ------------------------------------------------------------------------------------------ results file
 
 def load_results(path: Path, header: dict) -> dict:
@@ -296,7 +375,7 @@ def save_rows(path: Path, header: dict, leg: dict, rows: list[dict], information
         result["rows"] += [r for r in rows if (r["method"], r["n_train"], r["seed"]) not in have]
         result["summary"] = summarise(result["rows"])
         result["ceiling_estimate"] = ceiling_estimate(result["summary"])
-        result["information_ceiling"] = information_ceiling(information, result["store"])
+        result["information_ceiling"] = information_ceiling(information, result["test_set_sha256"])
         write_json(path, result)
     return result
 
@@ -329,16 +408,15 @@ def ceiling_estimate(summary: list[dict]) -> dict | None:
             "last_step_macro_f1_gain": last}
 
 
-def information_ceiling(path: Path, store: str) -> dict | None:
+def information_ceiling(path: Path, test_set_sha256: str) -> dict | None:
     """The plateau of `benchmarks/information.py`'s LightGBM curve (all n runs fitted, uncalibrated), when that
-    file was measured on the same store."""
+    file scored the same test set."""
     import json
 
     if not path.is_file():
         return None
     info = json.loads(path.read_text())
-    source = info.get("source")
-    if not isinstance(source, dict) or source.get("store") != store:
+    if info.get("learning_curve_test_set_sha256") != test_set_sha256:
         return None
     best = max(info["learning_curve"], key=lambda r: r["observer"]["macro_f1"])
     return {"file": str(path), "n_train": best["train_runs"], "macro_f1": best["observer"]["macro_f1"],
@@ -381,7 +459,8 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylabel(f"{label} on the test set (n={result['test_runs']})")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"learning curves on one store ({result['store_runs']} runs), median and range over seeds")
+    runs = max(leg.get("store_runs", 0) for leg in result["legs"])
+    fig.suptitle(f"learning curves on one store (up to {runs:,} runs), median and range over seeds")
     fig.tight_layout()
     from astrobio.io import atomic_path
 
@@ -398,62 +477,68 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,4000,16000,32000")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--n-test", type=int, default=3000)
+    ap.add_argument("--max-systems", type=int, default=0,
+                    help="use only the runs of the store's first N systems (0: all), e.g. while it is still written")
+    ap.add_argument("--test-from-systems", type=int, default=0,
+                    help="draw the test set from the first N systems only (0: all), so later legs on a grown store "
+                         "score the same test set")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--preset", default="small")
-    ap.add_argument("--budget-s", default="60,120,240,300", help="deep model CPU seconds per size (one per size)")
-    ap.add_argument("--steps-per-cpu-s", type=float, default=1.0,
+    ap.add_argument("--budget-s", default="60,100,150,200", help="deep model CPU seconds per size (one per size)")
+    ap.add_argument("--steps-per-cpu-s", type=float, default=2.6,
                     help="optimizer steps per CPU second expected; plans the cosine schedule on the budget")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--patience", type=int, default=4)
-    ap.add_argument("--max-val", type=int, default=400)
+    ap.add_argument("--max-val", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/astrobio-quality"))
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/quality.json"))
+    ap.add_argument("--table-cache", type=Path, help="baseline tables from `information.py --table-cache FILE`")
     ap.add_argument("--information", type=Path, default=Path("docs/measurements/information.json"),
                     help="its learning-curve plateau is drawn beside ours when it was measured on the same store")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    budgets = [float(b) for b in args.budget_s.split(",")]
-    if len(budgets) != len(sizes):
-        raise SystemExit(f"--budget-s needs one value per size ({len(sizes)}), got {len(budgets)}")
     methods = args.methods.split(",")
     if set(methods) - set(METHODS):
         raise SystemExit(f"--methods: one or more of {METHODS}")
+    budgets = [float(b) for b in args.budget_s.split(",")] if "deep" in methods else [0.0] * len(sizes)
+    if len(budgets) != len(sizes):
+        raise SystemExit(f"--budget-s needs one value per size ({len(sizes)}), got {len(budgets)}")
 
     import torch
 
-    from astrobio.data import PlanetRunDataset, RealDataStorage
-    from astrobio.evaluation.features import load_table
+    from astrobio.data import RealDataStorage
     from astrobio.io import git_revision
 
     if args.threads:
         torch.set_num_threads(args.threads)
 
     index = RealDataStorage(args.store).index_columns(("run_id", "system"))
-    systems = dict(zip(index["run_id"], index["system"]))
-    fractions = split_fractions(systems, args.n_test)
+    systems = first_systems(dict(zip(index["run_id"], index["system"])), args.max_systems)
+    test_ids, fractions = choose_test(systems, args.test_from_systems, args.n_test)
+    test_ids = sorted(test_ids)
+    pool_ids = sorted(set(systems) - set(test_ids))
     t0 = time.perf_counter()
-    base = PlanetRunDataset(args.store, "train", seed=SPLIT_SEED, split_fractions=fractions)
-    test_ds = PlanetRunDataset(args.store, "test", seed=SPLIT_SEED, split_fractions=fractions, like=base,
-                               cache_mb=2048)  # the test items are read once per process, not once per model
-    if test_ds.run_ids != sorted(test_by_hash(systems, fractions)):
-        raise SystemExit("the dataset's test split is not the hash split this benchmark scores (store changed?)")
-    print(f"store {args.store}: {len(systems)} runs, pool {len(base)}, test {len(test_ds)} "
+    runs = all_runs(args.store, args.work, fractions)
+    test_ds = RunSubset(runs, test_ids)
+    print(f"store {args.store}: {len(systems)} runs, pool {len(pool_ids)}, test {len(test_ids)} "
           f"(datasets ready in {time.perf_counter() - t0:.0f} s)")
     header = {
         "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
                    "shared with other jobs",
-        "git_revision": git_revision(), "store": str(args.store.resolve()), "store_runs": len(systems),
-        "pool_runs": len(base), "test_runs": len(test_ds),
-        "test_set_sha256": hashlib.sha256("\n".join(test_ds.run_ids).encode()).hexdigest(),
+        "git_revision": git_revision(), "store": str(args.store.resolve()), "test_runs": len(test_ids),
+        "test_set_sha256": hashlib.sha256("\n".join(test_ids).encode()).hexdigest(),
         "split": {"by": "system", "hash": "astrobio.data.dataset.split_of", "seed": SPLIT_SEED,
-                  "fractions": list(fractions)},
+                  "fractions": fractions, "test_from_first_systems": args.test_from_systems or None},
         "strata": "astrobio.evaluation.metrics.transit_stratum (no spectrum, 1-5, 6-20, >20 transits)",
         "val_slice": f"10% of n_train by system, at most {args.max_val} runs",
+        "normalisation": "the store's hash train split when the first leg ran (never a test run); every leg uses "
+                         "that one data state (saved in --work)",
     }
-    leg = {"sizes": sizes, "seeds": seeds, "methods": methods, "deep_preset": args.preset,
+    leg = {"sizes": sizes, "seeds": seeds, "methods": methods, "store_runs": len(systems),
+           "first_systems": args.max_systems or None, "pool_runs": len(pool_ids), "deep_preset": args.preset,
            "deep_batch_size": args.batch_size, "deep_eval_every": args.eval_every, "deep_patience": args.patience,
            "deep_budget_cpu_s": dict(zip(map(str, sizes), budgets)), "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "torch_threads": torch.get_num_threads()}
@@ -461,17 +546,17 @@ def main() -> None:
     done = {(r["method_family"], r["n_train"], r["seed"]) for r in result["rows"]}
     todo = [(m, n, b, s) for n, b in zip(sizes, budgets) for s in seeds for m in methods if (m, n, s) not in done]
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
-    test_table = load_table(args.store, test_ds.run_ids) if todo else None
+    test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
     pool_table, pool_pos = None, None
     for method, n, budget, seed in todo:
-        train_ids, val_ids = subset_ids(base.run_ids, base.systems, n, seed, args.max_val)
+        train_ids, val_ids = subset_ids(pool_ids, systems, n, seed, args.max_val)
         t0 = time.perf_counter()
         if method == "deep":
-            rows = [("deep", train_deep(base, train_ids, val_ids, test_ds, test_table, args, seed, budget, args.work))]
+            rows = [("deep", train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed, budget, args.work))]
         else:
             if pool_table is None:
-                pool_table = load_table(args.store, base.run_ids)
-                pool_pos = {rid: i for i, rid in enumerate(base.run_ids)}
+                pool_table = load_tables(args.store, pool_ids, args.table_cache)
+                pool_pos = {rid: i for i, rid in enumerate(pool_ids)}
             rows = baseline_rows(method, pool_table.subset([pool_pos[r] for r in train_ids]),
                                  pool_table.subset([pool_pos[r] for r in val_ids]), test_table, seed)
         for name, row in rows:
