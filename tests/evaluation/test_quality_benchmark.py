@@ -47,16 +47,18 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     store = tmp_path / "store"
     shutil.copytree(eval_store, store)  # the benchmark writes the pool's stats and tokenizer beside the store
     out = tmp_path / "quality.json"
-    argv = ["quality.py", "--store", str(store), "--sizes", "12,20", "--seeds", "0", "--n-test", "12",
-            "--preset", "tiny", "--budget-s", "1,1", "--steps-per-cpu-s", "3", "--batch-size", "4",
-            "--eval-every", "2", "--max-val", "3", "--work", str(tmp_path / "work"), "--out", str(out)]
-    monkeypatch.setattr(sys, "argv", argv)
+    common = ["quality.py", "--store", str(store), "--seeds", "0", "--n-test", "8", "--test-from-systems", "14",
+              "--work", str(tmp_path / "work"), "--out", str(out)]
+    first = common + ["--max-systems", "24", "--sizes", "10,16", "--preset", "tiny", "--budget-s", "1,1",
+                      "--steps-per-cpu-s", "3", "--batch-size", "4", "--eval-every", "2", "--max-val", "3"]
+    monkeypatch.setattr(sys, "argv", first)
     quality.main()
     result = json.loads(out.read_text())
-    assert result["test_runs"] >= 12 and result["pool_runs"] + result["test_runs"] == result["store_runs"]
+    (leg,) = result["legs"]
+    assert result["test_runs"] >= 8 and leg["pool_runs"] + result["test_runs"] == leg["store_runs"]
     methods = {r["method"] for r in result["rows"]}
     assert {"deep", "lightgbm", "oracle", "kopparapu_hz_conservative", "esi_threshold_0.8"} <= methods
-    assert {(r["n_train"], r["seed"]) for r in result["rows"]} == {(12, 0), (20, 0)}
+    assert {(r["n_train"], r["seed"]) for r in result["rows"]} == {(10, 0), (16, 0)}
     for r in result["rows"]:
         assert 0 <= r["accuracy"] <= 1 and r["log_loss"] > 0 and 0 <= r["brier"] <= 2 and r["temperature"] > 0
         assert sum(s["n"] for s in r["strata"].values()) == result["test_runs"]
@@ -66,6 +68,13 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     n_rows = len(result["rows"])
     quality.main()  # a second leg finds every row done
     assert len(json.loads(out.read_text())["rows"]) == n_rows
+    # a leg on the whole store: a larger pool, the same test set (drawn from the first 14 systems)
+    monkeypatch.setattr(sys, "argv", common + ["--methods", "rules", "--sizes", "24"])
+    quality.main()
+    grown = json.loads(out.read_text())
+    assert grown["test_set_sha256"] == result["test_set_sha256"] and len(grown["legs"]) == 2
+    assert grown["legs"][-1]["pool_runs"] > leg["pool_runs"]
+    assert {r["n_train"] for r in grown["rows"]} == {10, 16, 24}
 
 
 def test_legs_side_by_side_keep_each_others_rows(quality, tmp_path):
