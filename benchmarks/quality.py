@@ -520,11 +520,7 @@ def main() -> None:
     test_ids, fractions = choose_test(systems, args.test_from_systems, args.n_test)
     test_ids = sorted(test_ids)
     pool_ids = sorted(set(systems) - set(test_ids))
-    t0 = time.perf_counter()
-    runs = all_runs(args.store, args.work, fractions)
-    test_ds = RunSubset(runs, test_ids)
-    print(f"store {args.store}: {len(systems)} runs, pool {len(pool_ids)}, test {len(test_ids)} "
-          f"(datasets ready in {time.perf_counter() - t0:.0f} s)")
+    print(f"store {args.store}: {len(systems)} runs, pool {len(pool_ids)}, test {len(test_ids)}")
     header = {
         "machine": f"{platform.node()} ({platform.processor() or platform.machine()}, {os.cpu_count()} cores), "
                    "shared with other jobs",
@@ -547,11 +543,14 @@ def main() -> None:
     todo = [(m, n, b, s) for n, b in zip(sizes, budgets) for s in seeds for m in methods if (m, n, s) not in done]
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
     test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
-    pool_table, pool_pos = None, None
+    pool_table, pool_pos, runs, test_ds = None, None, None, None
     for method, n, budget, seed in todo:
         train_ids, val_ids = subset_ids(pool_ids, systems, n, seed, args.max_val)
         t0 = time.perf_counter()
         if method == "deep":
+            if runs is None:
+                runs = all_runs(args.store, args.work, fractions)
+                test_ds = RunSubset(runs, test_ids)
             rows = [("deep", train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed, budget, args.work))]
         else:
             if pool_table is None:
