@@ -1,11 +1,15 @@
 """Simulation throughput with 1 and 2 local dask workers, and what the store's index costs at 10^6 runs.
 
-    .venv/bin/python benchmarks/simulate.py [--n 256] [--repeats 3] [--index-runs 1000000] [--skip-sim]
+    .venv/bin/python benchmarks/simulate.py [--n 1024] [--repeats 3] [--chunks auto,64] [--index-runs 1000000]
+        [--skip-sim] [--skip-index]
 
 Part 1, runs/s: both clusters are started (1 worker = a thread in this process, as `astrobio simulate
 --sim-workers 1` runs it; 2 workers = 2 processes) and warmed by a first simulation (cluster start plus
-each worker loading the metabolic models: reported as the one-off cost), then the two are timed
-alternately, `--repeats` times each, into fresh stores; the store write is included. Medians reported.
+each worker loading the metabolic models: reported as the one-off cost), then every (workers, chunk
+policy) pair is timed in turn, `--repeats` times each, into fresh stores; the store write is included.
+Chunk policies: `auto` (simulate_to_store's default, `simulation.task_sizes`) and fixed sizes. Medians
+reported, with the 1-minute load average beside each (other users of the machine slow the wall clock; the
+CPU per run, client plus workers, is the steadier figure: 2 cores / 30 runs/s = 66 ms per run).
 
 Part 2, the index at scale: `--index-runs` index rows (`--runs-per-shard` per shard, the simulation's
 chunk) are recorded through the storage's own two-step writer (`RealDataStorage.writing`/`record_shard`,
@@ -46,15 +50,17 @@ def _cpu_s(client) -> float:
     return time.process_time() + sum(cpu for pid, cpu in per_worker.values() if pid != os.getpid())
 
 
-def simulation_rates(n: int, repeats: int, seed: int) -> None:
+def simulation_rates(n: int, repeats: int, seed: int, chunks: list[int | None]) -> None:
     from astrobio import simulation
 
     root = Path(tempfile.mkdtemp(prefix="astrobio-bench-sim-"))
     try:
         with simulation.dask_client(None, 1) as one, simulation.dask_client(None, 2) as two:
             clients = {1: one, 2: two}
-            rates: dict[int, list[float]] = {1: [], 2: []}
-            cpu_per_run: dict[int, list[float]] = {1: [], 2: []}
+            cases = [(w, c) for w in clients for c in chunks]
+            rates: dict[tuple, list[float]] = {k: [] for k in cases}
+            cpu_per_run: dict[tuple, list[float]] = {k: [] for k in cases}
+            loads: dict[tuple, list[float]] = {k: [] for k in cases}
             for workers, client in clients.items():  # first run: plugin warm-up on every worker
                 t0 = time.perf_counter()
                 simulation.simulate_to_store(root / f"warm-{workers}", 2 * workers, seed, "demo", progress=False,
@@ -62,17 +68,22 @@ def simulation_rates(n: int, repeats: int, seed: int) -> None:
                 print(f"{workers} worker(s): warm-up (metabolic models on each worker + first runs) "
                       f"{time.perf_counter() - t0:.1f} s, once per cluster")
             for r in range(repeats):
-                for workers, client in clients.items():
+                for workers, chunk in cases:
+                    client = clients[workers]
                     cpu0 = _cpu_s(client)
-                    s = simulation.simulate_to_store(root / f"run-{workers}-{r}", n, seed + 1 + r, "demo",
-                                                     progress=False, scheduler=client.scheduler.address)
-                    cpu_per_run[workers].append((_cpu_s(client) - cpu0) / s["simulated_now"])
-                    rates[workers].append(s["simulated_now"] / s["seconds"])
-        for workers, rs in rates.items():
-            print(f"demo resolution, {n} runs, {workers} worker(s): median {statistics.median(rs):.1f} runs/s "
-                  f"(all: {', '.join(f'{x:.1f}' for x in rs)}); CPU per run (client + workers) median "
-                  f"{1e3 * statistics.median(cpu_per_run[workers]):.0f} ms")
-        print(f"2 vs 1 worker: x{statistics.median(rates[2]) / statistics.median(rates[1]):.2f}")
+                    s = simulation.simulate_to_store(root / f"run-{workers}-{chunk}-{r}", n, seed + 1 + r, "demo",
+                                                     chunk=chunk, progress=False, scheduler=client.scheduler.address)
+                    cpu_per_run[workers, chunk].append((_cpu_s(client) - cpu0) / s["simulated_now"])
+                    rates[workers, chunk].append(s["simulated_now"] / s["seconds"])
+                    loads[workers, chunk].append(os.getloadavg()[0])
+        for (workers, chunk), rs in rates.items():
+            print(f"demo resolution, {n} runs, {workers} worker(s), chunk {chunk or 'auto'}: median "
+                  f"{statistics.median(rs):.1f} runs/s (all: {', '.join(f'{x:.1f}' for x in rs)}; load average "
+                  f"{', '.join(f'{x:.1f}' for x in loads[workers, chunk])}); CPU per run (client + workers) median "
+                  f"{1e3 * statistics.median(cpu_per_run[workers, chunk]):.0f} ms")
+        for chunk in chunks:
+            print(f"chunk {chunk or 'auto'}: 2 vs 1 worker x"
+                  f"{statistics.median(rates[2, chunk]) / statistics.median(rates[1, chunk]):.2f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -134,7 +145,9 @@ def index_at_scale(n_runs: int, per_shard: int, repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=256, help="runs per timed simulation")
+    ap.add_argument("--n", type=int, default=1024, help="runs per timed simulation")
+    ap.add_argument("--chunks", default="auto", help="comma-separated chunk policies: auto or a fixed size")
+    ap.add_argument("--skip-index", action="store_true", help="only the simulation part")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--index-runs", type=int, default=1_000_000)
@@ -143,8 +156,10 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     if not args.skip_sim:
-        simulation_rates(args.n, args.repeats, args.seed)
-    index_at_scale(args.index_runs, args.runs_per_shard, args.repeats)
+        chunks = [None if c == "auto" else int(c) for c in args.chunks.split(",")]
+        simulation_rates(args.n, args.repeats, args.seed, chunks)
+    if not args.skip_index:
+        index_at_scale(args.index_runs, args.runs_per_shard, args.repeats)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 
