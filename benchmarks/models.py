@@ -9,11 +9,13 @@ after `--warmup` untimed ones.
 
 `--compare-old DIR` measures the `small` training step (forward + backward + AdamW) of this tree and of an
 older checkout's `src/` side by side: each round runs both, in alternating order, as fresh processes on the
-same synthetic batches; the table gives the median over `--rounds` rounds of CPU-s per step.
+same batches (synthetic, or `--data STORE`'s train batches); the table gives the median over `--rounds`
+rounds of CPU-s per step.
 
     .venv/bin/python benchmarks/models.py                         # tiny and small, batch 16
     .venv/bin/python benchmarks/models.py --presets small --steps 10 --out bench.json
     git worktree add /tmp/old e7d467d && .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 1
+    .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 1 --data STORE [--data-old OLD_STORE]
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def bench_preset(preset: str, args) -> list[dict]:
 
 def train_step_cost(args) -> dict:
     """CPU-s and wall-s per `small` training step (forward, loss, backward, the trainer's AdamW) of whichever
-    `astrobio` this process imports, on `--batches` synthetic batches cycled; the median over timed steps."""
+    `astrobio` this process imports, on `--batches` batches cycled (synthetic, or the first shuffled train
+    batches of the store `--data`: real text lengths and missing modalities); the median over timed steps."""
     import statistics
 
     import torch
@@ -125,7 +128,6 @@ def train_step_cost(args) -> dict:
     from astrobio.models.losses import compute_multimodal_loss
     from astrobio.models.presets import SystemConfig
     from astrobio.models.system import UnifiedMultiModalSystem
-
     from astrobio.training.config import TrainConfig
     from astrobio.training.trainer import build_optimizer
 
@@ -133,8 +135,18 @@ def train_step_cost(args) -> dict:
     torch.manual_seed(args.seed)
     m = UnifiedMultiModalSystem(cfg).train()
     opt = build_optimizer(m, TrainConfig(lr=1e-3), torch.device("cpu"))  # the trainer's optimizer, as it builds it
-    batches = [synthetic_batch(args.batch_size, args.grid, tuple(args.graph_nodes), args.text_tokens,
-                               cfg.language.vocab_size, args.seed + i, args.graph_pool) for i in range(args.batches)]
+    if args.data:
+        import itertools
+
+        from astrobio.data import PlanetRunDataset, make_dataloader
+
+        loader = make_dataloader(PlanetRunDataset(args.data, "train"), batch_size=args.batch_size, shuffle=True,
+                                 seed=args.seed)
+        batches = list(itertools.islice(loader, args.batches))
+    else:
+        batches = [synthetic_batch(args.batch_size, args.grid, tuple(args.graph_nodes), args.text_tokens,
+                                   cfg.language.vocab_size, args.seed + i, args.graph_pool)
+                   for i in range(args.batches)]
 
     def step(b):
         compute_multimodal_loss(m(b), b, cfg.loss)["total"].backward()
@@ -161,6 +173,7 @@ def compare_old(args) -> list[dict]:
     import sys
 
     rows = []
+    stores = {"old": args.data_old or args.data, "new": args.data}
     for r in range(args.rounds):
         order = [("old", os.path.join(args.compare_old, "src")), ("new", None)]
         for label, src in (order if r % 2 == 0 else order[::-1]):
@@ -171,6 +184,8 @@ def compare_old(args) -> list[dict]:
                    "--batch-size", str(args.batch_size), "--graph-pool", str(args.graph_pool),
                    "--graph-nodes", *map(str, args.graph_nodes), "--text-tokens", str(args.text_tokens),
                    "--threads", str(args.threads), "--seed", str(args.seed), "--batches", str(args.batches)]
+            if stores[label]:
+                cmd += ["--data", stores[label]]
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
             rows.append({"round": r, "code": label, **json.loads(out.strip().splitlines()[-1])})
             print(f"round {r} {label}: {rows[-1]['cpu_s']:.3f} CPU-s/step ({rows[-1]['source']})", flush=True)
@@ -192,7 +207,10 @@ def main() -> None:
                    help="distinct graphs the batch draws from (one per environment); 0 = all different")
     p.add_argument("--compare-old", metavar="DIR", help="an older checkout: measure its small step beside this one")
     p.add_argument("--rounds", type=int, default=5, help="--compare-old: rounds of (old, new)")
-    p.add_argument("--batches", type=int, default=4, help="--compare-old: distinct synthetic batches cycled")
+    p.add_argument("--batches", type=int, default=4, help="--compare-old: distinct batches cycled")
+    p.add_argument("--data", help="--compare-old: a simulated store whose train batches replace the synthetic ones")
+    p.add_argument("--data-old", help="--compare-old: the same runs in a store the old checkout reads "
+                                      "(default --data; an older checkout may refuse a newer store format)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args()
@@ -210,8 +228,9 @@ def main() -> None:
         rows = compare_old(args)
         old = statistics.median(r["cpu_s"] for r in rows if r["code"] == "old")
         new = statistics.median(r["cpu_s"] for r in rows if r["code"] == "new")
+        batches = f"store {args.data}" if args.data else f"synthetic, graph pool {args.graph_pool}"
         print(f"small training step, batch {args.batch_size}, {args.threads or torch.get_num_threads()} threads, "
-              f"graph pool {args.graph_pool}, load average {os.getloadavg()[0]:.1f}: median over {args.rounds} rounds")
+              f"{batches}, load average {os.getloadavg()[0]:.1f}: median over {args.rounds} rounds")
         print(f"old {old:.3f} CPU-s/step = {args.batch_size / old:.1f} samples/CPU-s; "
               f"new {new:.3f} CPU-s/step = {args.batch_size / new:.1f} samples/CPU-s; speed-up {old / new:.2f}x")
         if args.out:
