@@ -80,6 +80,11 @@ def load_trained(run_dir: str | Path, data: str | Path | None = None, device: st
 # 0.18 s vs 0.31 s, tiny preset, 1 thread). Full batches gain nothing from stacking (160-row forwards
 # were 15% slower per row than 32-row ones), so a batch of >= 32 keeps one forward per pass.
 MC_ROWS = 32
+# torch intra-op threads of inference. One: on the shared 2-core machine two OpenMP threads spin against
+# the other processes (one planet: 10.2 s vs 0.8 s wall, median of 3; the 2,190-planet catalog's model
+# phase: 308 s wall with 2 threads vs 3.6 s per 256 planets with 1), and the same count in every process
+# keeps `astrobio predict` and POST /api/predict bit-identical (1 vs 2 threads differ at float32 round-off).
+INFERENCE_THREADS = 1
 
 
 @torch.no_grad()
@@ -95,27 +100,38 @@ def predict_dataset(model, dataset, batch_size: int = 32, drop: tuple[str, ...] 
     passes are not run.
     """
     collate = dataset.collate_fn()
+    threads = torch.get_num_threads()
     stochastic = any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
     out = {"logits": [], "regression": [], "modality_weights": [], "modality_mask": [], "labels": [],
            "prob_std": []}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for start in range(0, len(dataset), batch_size):
-            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-            batch = _prepare(collate(items), device, drop)
-            model.eval()
-            o = model(batch)
-            stats = batch.regression_stats
-            out["logits"].append(o["logits"].float().cpu().numpy())
-            out["regression"].append((o["regression"].float() * stats["std"] + stats["mean"]).cpu().numpy())
-            out["modality_weights"].append(o["modality_weights"].float().cpu().numpy())
-            out["modality_mask"].append(batch.modality_mask.cpu().numpy())
-            out["labels"].append(batch.labels.cpu().numpy())
-            if mc_samples and stochastic:
-                out["prob_std"].append(_mc_std(model, items, collate, device, drop, mc_samples))
-            elif mc_samples:
-                out["prob_std"].append(np.zeros(out["logits"][-1].shape, dtype=np.float32))
+    torch.set_num_threads(INFERENCE_THREADS)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _run_batches(model, dataset, collate, batch_size, device, drop, bool(mc_samples) and stochastic, mc_samples,
+                         out)
+    finally:
+        torch.set_num_threads(threads)
     return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
+
+
+def _run_batches(model, dataset, collate, batch_size: int, device: str, drop: tuple[str, ...], run_mc: bool,
+                 mc_samples: int, out: dict[str, list]) -> None:
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = _prepare(collate(items), device, drop)
+        model.eval()
+        o = model(batch)
+        stats = batch.regression_stats
+        out["logits"].append(o["logits"].float().cpu().numpy())
+        out["regression"].append((o["regression"].float() * stats["std"] + stats["mean"]).cpu().numpy())
+        out["modality_weights"].append(o["modality_weights"].float().cpu().numpy())
+        out["modality_mask"].append(batch.modality_mask.cpu().numpy())
+        out["labels"].append(batch.labels.cpu().numpy())
+        if run_mc:
+            out["prob_std"].append(_mc_std(model, items, collate, device, drop, mc_samples))
+        elif mc_samples:
+            out["prob_std"].append(np.zeros(out["logits"][-1].shape, dtype=np.float32))
 
 
 def _prepare(batch, device: str, drop: tuple[str, ...]):
