@@ -39,7 +39,7 @@ from astrobio.data.storage import MODALITIES, RealDataStorage, WrittenShard
 from astrobio.errors import InputValidationError
 from astrobio.io import write_json
 from astrobio.world import catalog, metabolism, simulate, survey
-from astrobio.world.types import PlanetTruth, run_id_for
+from astrobio.world.types import CLASS_NAMES, PlanetTruth, run_id_for
 
 SOURCES = ("synthetic", "catalog")
 # Planets per task at most. The climate is vectorised over a task's planets and costs about half as much per
@@ -153,8 +153,8 @@ def store_summary(runs_index: list[dict]) -> dict:
     n = len(runs_index)
     classes = Counter(int(r["habitability_class"]) for r in runs_index)
     mods = {m: sum(1 for r in runs_index if r.get(f"has_{m}", 1)) for m in MODALITIES}
-    return {"runs": n, "class_counts": {c: classes.get(c, 0) for c in (0, 1, 2)},
-            "class_fractions": {c: (classes.get(c, 0) / n if n else 0.0) for c in (0, 1, 2)},
+    return {"runs": n, "class_counts": {c: classes.get(c, 0) for c in range(len(CLASS_NAMES))},
+            "class_fractions": {c: (classes.get(c, 0) / n if n else 0.0) for c in range(len(CLASS_NAMES))},
             "modalities_present": mods}
 
 
@@ -173,7 +173,7 @@ def task_sizes(n: int, workers: int, most: int) -> list[int]:
 
 def _check_store_resolution(storage: RealDataStorage, resolution: str) -> None:
     # Refuse before simulating anything rather than after the first chunk's work.
-    if storage.index_path.exists():
+    if RealDataStorage.exists(storage.path):
         stored = storage.read_meta().get("resolution", resolution)
         if stored != resolution:
             raise InputValidationError("resolution", resolution, f"{stored!r}, the resolution of {storage.path}")
@@ -267,7 +267,7 @@ def print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    names = ("not habitable", "habitable", "inhabited")
+    names = [name.replace("_", " ") for name in CLASS_NAMES]
     table = Table(title=f"planet runs ({summary['source']}, {summary['resolution']} resolution)")
     table.add_column("quantity")
     table.add_column("value", justify="right")

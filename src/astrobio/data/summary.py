@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from astrobio.data.storage import RealDataStorage
+from astrobio.world.types import CLASS_NAMES, MODALITIES
 
 
 def open_store(directory: Path) -> RealDataStorage:
@@ -26,8 +27,8 @@ def store_summary(store: RealDataStorage) -> dict[str, Any]:
         "runs": len(rows),
         "usable": len(ok),
         "quarantined": len(rows) - len(ok),
-        "class_counts": {str(c): sum(r["habitability_class"] == c for r in ok) for c in (0, 1, 2)},
-        "modalities_present": {m: sum(r[f"has_{m}"] for r in ok) for m in ("datacube", "graph", "spectrum", "text")},
+        "class_counts": {str(c): sum(r["habitability_class"] == c for r in ok) for c in range(len(CLASS_NAMES))},
+        "modalities_present": {m: sum(r[f"has_{m}"] for r in ok) for m in MODALITIES},
         "sources": dict(Counter(r["source"] for r in rows)),
         "shards": len({r["shard"] for r in rows}),
         "resolution": meta.get("resolution"),
