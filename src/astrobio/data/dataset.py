@@ -280,7 +280,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
 
     def __init__(self, path: str | os.PathLike, split: str = "train", *, max_text_tokens: int = 128,
                  include_quarantined: bool = False, seed: int = 0,
-                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1), cache_mb: float = 256.0,
+                 split_fractions: Sequence[float] = (0.8, 0.1, 0.1), cache_mb: float = 512.0,
                  like: "PlanetRunDataset | dict[str, Any] | None" = None):
         if split not in SPLITS:
             raise InputValidationError("split", split, f"one of {SPLITS}")
