@@ -88,14 +88,19 @@ def _layer(module: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def function_level_package_imports() -> tuple[str, ...]:
-    """`file:line module` for every function-level import of astrobio without a reason on its line or the one above."""
+    """`file:line module` for every function-level import of astrobio without a reason on its line or on the line
+    above its block of consecutive imports."""
     found = []
     for module, (path, tree) in MODULES.items():
         lines = path.read_text(encoding="utf-8").splitlines()
+        ends = {n.end_lineno: n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
         for node in _function_imports(tree):
             if not _imported(node, module):
                 continue
-            near = " ".join(lines[max(node.lineno - 2, 0):node.lineno]).lower()
+            first = node.lineno  # the reason may stand above a block of consecutive imports
+            while first - 1 in ends:
+                first = ends[first - 1]
+            near = " ".join([lines[node.lineno - 1], lines[max(first - 2, 0)]]).lower()
             if "#" in near and any(r in near for r in ALLOWED_REASONS):
                 continue
             found.append(f"{path.relative_to(SRC)}:{node.lineno} {', '.join(sorted(set(_imported(node, module))))}")
