@@ -25,7 +25,7 @@ CHUNK = 3  # planets per shard in the killed runs, so kills land before, during 
 
 
 def _simulate_engine(out) -> list[str]:
-    # `astrobio simulate` is this call with chunk 64; smaller chunks give a kill more shard writes to hit
+    # `astrobio simulate` sizes its chunks to the cluster (16-256 planets); smaller chunks give a kill more shard writes to hit
     code = ("from astrobio.simulation import simulate_to_store; "
             f"simulate_to_store({str(out)!r}, {N_RUNS}, seed={SEED}, resolution='demo', workers=1, "
             f"chunk={CHUNK}, progress=False)")
