@@ -85,8 +85,7 @@ def bench_preset(preset: str, args) -> list[dict]:
     import torch
 
     from astrobio.models.losses import compute_multimodal_loss
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
+    from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
 
     cfg = SystemConfig.from_name(preset)
     if args.grid == "seed":
@@ -126,8 +125,7 @@ def train_step_cost(args) -> dict:
     import torch
 
     from astrobio.models.losses import compute_multimodal_loss
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
+    from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
     from astrobio.training.config import TrainConfig
     from astrobio.training.trainer import build_optimizer
 

@@ -171,11 +171,7 @@ def _file(finding: str) -> str:
 # Files other engineers own that break a rule today (issue 12, at the time this test was written): reported
 # to the lead, to be fixed there; each is an expected failure until then.
 KNOWN_FUNCTION_IMPORTS = ("cli/data.py", "cli/evaluate.py", "cli/memory.py", "evaluation/inference.py",
-                          "evaluation/predict.py", "models/datacube.py", "models/fusion.py", "models/graph.py",
-                          "models/language.py", "models/lora.py", "models/losses.py", "models/memory.py",
-                          "models/presets.py", "models/spectrum.py", "serve/app.py", "serve/table.py",
-                          "training/config.py", "training/trainer.py")
-KNOWN_LAYER_VIOLATIONS = ("training/trainer.py",)  # imports evaluation.metrics
+                          "evaluation/predict.py", "serve/app.py", "serve/table.py")
 
 
 def test_no_function_level_import_of_the_package_without_a_reason():
@@ -183,19 +179,13 @@ def test_no_function_level_import_of_the_package_without_a_reason():
 
 
 def test_layers_import_only_downwards():
-    assert [v for v in layer_violations() if _file(v) not in KNOWN_LAYER_VIOLATIONS] == []
+    assert layer_violations() == ()
 
 
 @pytest.mark.parametrize("path", KNOWN_FUNCTION_IMPORTS)
 @pytest.mark.xfail(reason="another engineer's file; reported to the lead (issue 12)", strict=False)
 def test_known_function_level_imports_in_others_files(path):
     assert [f for f in function_level_package_imports() if _file(f) == path] == []
-
-
-@pytest.mark.parametrize("path", KNOWN_LAYER_VIOLATIONS)
-@pytest.mark.xfail(reason="another engineer's file; reported to the lead (issue 12)", strict=False)
-def test_known_layer_violations_in_others_files(path):
-    assert [v for v in layer_violations() if _file(v) == path] == []
 
 
 def store_name_users() -> list[str]:

@@ -1,5 +1,6 @@
 import numpy as np
 
+from astrobio import metrics as M
 from astrobio.evaluation import baselines as B
 from astrobio.evaluation.features import SPECTRUM_BINS, RunTable, bin_spectrum
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS
@@ -60,8 +61,6 @@ def test_subset_takes_the_same_rows_of_every_column():
 
 
 def test_observer_ceiling_curve_on_a_learnable_table():
-    from astrobio.evaluation import metrics as M
-
     rng = np.random.default_rng(0)
     teff = rng.uniform(3000, 6000, 400)
     y = np.digitize(teff, [4000, 5000])  # the class is a step function of one observed value

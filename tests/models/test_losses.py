@@ -62,8 +62,7 @@ def test_true_surface_pressure_from_the_label(batch):
 
 
 def test_total_loss_physics_is_zero_for_the_true_cube(batch):
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
+    from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
 
     torch.manual_seed(0)
     cfg = SystemConfig.from_name("tiny")

@@ -131,8 +131,7 @@ def test_plan_rejects_bad_input():
 def test_system_counts_sum_to_total():
     pytest.importorskip("astrobio.models.system")
     from astrobio.models.memory import COMPONENTS, component_activation_bytes, count_parameters
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
+    from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
 
     counts = count_parameters("tiny")
     assert set(counts) == {"datacube", "graph", "spectrum", "language", "fusion", "total"}
@@ -169,8 +168,7 @@ def test_plan_matches_accounted_peak_of_a_tiny_system_step():
     CPU forward and loss save for backward (saved-tensor hooks, deduplicated by storage)."""
     pytest.importorskip("astrobio.models.system")
     from astrobio.models.losses import compute_multimodal_loss
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
+    from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
     from tests.models.conftest import make_batch
 
     b, t = 2, 64
@@ -199,7 +197,7 @@ def test_memory_plans_what_train_builds():
 
     from astrobio.cli import app
     from astrobio.models.memory import default_text_tokens, plan_training
-    from astrobio.models.presets import SystemConfig
+    from astrobio.models.system import SystemConfig
     from astrobio.training.config import TrainConfig
 
     for preset in ("tiny", "small"):

@@ -9,7 +9,7 @@ from astrobio.errors import InputValidationError
 from astrobio.models import (RebuiltDatacubeCNN, RebuiltGraphVAE, RebuiltLLMIntegration,
                              RebuiltMultimodalIntegration, UnifiedMultiModalSystem, compute_multimodal_loss)
 from astrobio.models.language import LanguageConfig
-from astrobio.models.presets import SystemConfig
+from astrobio.models.system import SystemConfig
 
 from .conftest import make_batch
 

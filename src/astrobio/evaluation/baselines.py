@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from astrobio.evaluation import metrics as M
+from astrobio import metrics as M
 from astrobio.evaluation.features import RunTable
 from astrobio.world import habitable, planets, stars
 from astrobio.world.types import REGRESSION_KEYS

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from astrobio import metrics as M
 from astrobio.data.dataset import PlanetRunDataset
 from astrobio.evaluation import baselines as B
-from astrobio.evaluation import metrics as M
 from astrobio.evaluation.features import load_table
 from astrobio.evaluation.inference import load_trained, predict_dataset
 from astrobio.evaluation.report import SCORE_COLUMNS, metric_rows

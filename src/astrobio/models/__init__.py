@@ -31,7 +31,7 @@ _LAZY = {
     "CrossModalFusion": ("astrobio.models.fusion", "CrossModalFusion"),
     "FusionConfig": ("astrobio.models.fusion", "FusionConfig"),
     "UnifiedMultiModalSystem": ("astrobio.models.system", "UnifiedMultiModalSystem"),
-    "SystemConfig": ("astrobio.models.presets", "SystemConfig"),
+    "SystemConfig": ("astrobio.models.system", "SystemConfig"),
     "LossConfig": ("astrobio.models.losses", "LossConfig"),
     "compute_multimodal_loss": ("astrobio.models.losses", "compute_multimodal_loss"),
     "count_parameters": ("astrobio.models.memory", "count_parameters"),

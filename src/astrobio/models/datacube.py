@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from astrobio.errors import InputValidationError
 from astrobio.models.fusion import Attention, Block, run_blocks
+from astrobio.models.presets import preset_entry
 
 
 @dataclass
@@ -54,8 +55,6 @@ class DatacubeConfig:
     @classmethod
     def from_name(cls, name: str) -> "DatacubeConfig":
         """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
-        from astrobio.models.presets import preset_entry
-
         return cls(**preset_entry(name, "datacube"))
 
 

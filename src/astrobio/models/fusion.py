@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from astrobio.data.batch import MODALITIES  # order of `MultiModalBatch.modality_mask`
 from astrobio.errors import InputValidationError
+from astrobio.models.presets import preset_entry
 
 # Added to the gating score of a missing modality: its weight becomes ~e^-30 of a present one's.
 MISSING_GATE_PENALTY = 30.0
@@ -106,8 +107,6 @@ class FusionConfig:
     @classmethod
     def from_name(cls, name: str) -> "FusionConfig":
         """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
-        from astrobio.models.presets import preset_entry
-
         return cls(**preset_entry(name, "fusion"))
 
 

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from astrobio.errors import InputValidationError
+from astrobio.models.presets import preset_entry
 
 MAX_LOGSTD = 10.0  # torch_geometric.nn.models.autoencoder.MAX_LOGSTD
 PE_CACHE_GRAPHS = 4096  # distinct graphs whose positional encodings are memoised (oldest dropped first)
@@ -56,8 +57,6 @@ class GraphVAEConfig:
     @classmethod
     def from_name(cls, name: str) -> "GraphVAEConfig":
         """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
-        from astrobio.models.presets import preset_entry
-
         return cls(**preset_entry(name, "graph"))
 
 

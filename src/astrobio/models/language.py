@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from astrobio.data.tokenizer import TokenizerConfig
 from astrobio.errors import InputValidationError
+from astrobio.models.presets import preset_entry
 from astrobio.world.types import OBSERVED_NUMERIC_FIELDS
 
 IGNORE_INDEX = -100  # label value excluded from the loss (PyTorch/HF convention)
@@ -108,10 +110,17 @@ class LanguageConfig:
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> "LanguageConfig":
-        """The LM `astrobio train --preset name` builds (`presets.language_config`), then `overrides`."""
-        from astrobio.models.presets import language_config
-
+        """The LM `astrobio train --preset name` builds (`language_config`), then `overrides`."""
         return replace(language_config(name), **overrides)
+
+
+def language_config(name: str, vocab_size: int | None = None) -> LanguageConfig:
+    """The preset's LM: its table entry, `spectral_dim` = the preset's spectrum width, and the vocabulary
+    `vocab_size` (default: the table's, else the corpus tokenizer's)."""
+    lm = preset_entry(name, "language")
+    lm["spectral_dim"] = preset_entry(name, "spectrum")["dim"]
+    lm["vocab_size"] = vocab_size or lm.get("vocab_size") or TokenizerConfig().vocab_size
+    return LanguageConfig(**lm)
 
 
 class RMSNorm(nn.Module):

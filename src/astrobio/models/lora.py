@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from astrobio.errors import InputValidationError
+from astrobio.models.language import ConditionedLlama
 
 ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 ALL_LINEAR_TARGETS = ATTENTION_TARGETS + ("gate_proj", "up_proj", "down_proj")  # QLoRA paper: all linear layers
@@ -63,8 +64,6 @@ def prepare_qlora(model: nn.Module, r: int = 16, alpha: int = 32, dropout: float
     dropout 0.05 for ≤13B). Works for a HF `PreTrainedModel` and for `load_pretrained_llama(..., "4bit")`.
     """
     from peft import prepare_model_for_kbit_training
-
-    from astrobio.models.language import ConditionedLlama
 
     is_ours = isinstance(model, ConditionedLlama)
     if is_ours and getattr(model, "quantization", None) is None:

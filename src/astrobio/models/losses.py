@@ -28,8 +28,12 @@ import torch
 import torch.nn.functional as F
 
 from astrobio.constants import EPSILON_WATER, L_VAP_WATER, P_TRIPLE_WATER, R_VAPOUR, SIGMA_SB, T_TRIPLE_WATER
+from astrobio.data.batch import MODALITIES
 from astrobio.errors import InputValidationError
 from astrobio.models.datacube import latitude_weighted_mse
+from astrobio.models.graph import MetabolicGraphVAE
+from astrobio.models.language import causal_lm_loss, labels_from_input_ids
+from astrobio.world.types import REGRESSION_KEYS
 
 BAR = 1.0e5  # Pa
 
@@ -128,8 +132,6 @@ def physics_losses(cube: torch.Tensor, stats: Dict[str, torch.Tensor], sigma_lev
 def target_surface_pressure_bar(batch: Any) -> torch.Tensor:
     """Surface pressure of the true run [bar] per sample: the denormalised `surface_pressure_bar` label,
     falling back to the prior `batch.surface_pressure_bar` where the label is not finite and positive."""
-    from astrobio.world.types import REGRESSION_KEYS
-
     k = REGRESSION_KEYS.index("surface_pressure_bar")
     st = batch.regression_stats
     ps = batch.regression_targets[:, k] * st["std"][k] + st["mean"][k]  # (B,)
@@ -140,8 +142,6 @@ def consistency_loss(embeddings: Dict[str, torch.Tensor], modality_mask: torch.T
                      temperature: float) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP, Radford et al. 2021) between every pair of modality embeddings, over the
     planets where both modalities are present; the positive is the same planet. Mean over pairs."""
-    from astrobio.data.batch import MODALITIES
-
     terms = []
     for i, a in enumerate(MODALITIES):
         for j in range(i + 1, len(MODALITIES)):
@@ -161,8 +161,6 @@ def consistency_loss(embeddings: Dict[str, torch.Tensor], modality_mask: torch.T
 def graph_loss(graph_out: Dict[str, torch.Tensor], graph: Any, present: torch.Tensor,
                config: LossConfig) -> Dict[str, torch.Tensor]:
     """Edge BCE (positives vs in-graph negatives) + node-feature MSE + β·KL over the present graphs' nodes."""
-    from astrobio.models.graph import MetabolicGraphVAE
-
     node_present = present[graph.batch]  # (N,) nodes of real (not stand-in) graphs
     recon = MetabolicGraphVAE.recon_loss(graph_out["pos_edge_logits"], graph_out["neg_edge_logits"])
     node_err = (graph_out["node_reconstruction"] - graph.x).pow(2).mean(-1)  # (N,)
@@ -175,8 +173,6 @@ def graph_loss(graph_out: Dict[str, torch.Tensor], graph: Any, present: torch.Te
 def compute_multimodal_loss(outputs: Dict[str, Any], batch: Any, config: LossConfig) -> Dict[str, torch.Tensor]:
     """outputs: `UnifiedMultiModalSystem.forward(batch)`; batch: `MultiModalBatch`.
     Returns `total` and every component (each a scalar tensor; components are unweighted)."""
-    from astrobio.models.language import causal_lm_loss, labels_from_input_ids
-
     mask = batch.modality_mask
     out: Dict[str, torch.Tensor] = {}
     out["classification"] = F.cross_entropy(outputs["logits"], batch.labels)

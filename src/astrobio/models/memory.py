@@ -31,14 +31,20 @@ context (~0.5–1 GiB), cuBLAS workspaces and allocator fragmentation.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from astrobio.data.dataset import PlanetRunDataset
 from astrobio.errors import InputValidationError
+from astrobio.models.graph import MetabolicGraphVAE
 from astrobio.models.language import ConditionedLlama, LanguageConfig
+from astrobio.models.system import SystemConfig, UnifiedMultiModalSystem
+from astrobio.world.climate import GRIDS
 
 GIB = 2**30
 COMPONENTS = ("datacube", "graph", "spectrum", "language", "fusion")
@@ -60,9 +66,6 @@ def language_parameter_count(config: LanguageConfig) -> int:
 
 
 def _meta_system(preset: str, **overrides: Any) -> nn.Module:
-    from astrobio.models.presets import SystemConfig
-    from astrobio.models.system import UnifiedMultiModalSystem
-
     config = SystemConfig.from_name(preset, **overrides)
     with torch.device("meta"):
         return UnifiedMultiModalSystem(config)
@@ -302,8 +305,6 @@ def _lm_weight_memory(c: LanguageConfig, n_lm: int, s: Strategy) -> tuple[float,
 
 # ---- component activations ----------------------------------------------------------------------
 def _datacube_grid(n_levels: int) -> tuple[int, int, int]:
-    from astrobio.world.climate import GRIDS
-
     for grid in GRIDS.values():
         if grid.nlev == n_levels:
             return grid.nlat, grid.nlon, grid.nlev
@@ -335,8 +336,6 @@ def _graph_activation_bytes(trace: tuple[dict[Any, tuple[int, bool]], frozenset]
 def _graph_trace(config: Any, batch: int, nodes: int, edges: int) -> tuple[dict[Any, tuple[int, bool]], frozenset]:
     """Trace a one-layer copy of the graph VAE on CPU in fp32 (bf16 is 20-45x slower on CPU): the saved
     tensors (key → bytes, floating) and the keys saved inside its layer, to extrapolate in depth."""
-    from astrobio.models.graph import MetabolicGraphVAE
-
     data = _synthetic_graphs(batch, nodes, edges, config.node_features)
     torch.manual_seed(0)
     model = MetabolicGraphVAE(dataclasses.replace(config, n_layers=1)).train()
@@ -553,17 +552,11 @@ def plan_training(cfg: Any, device_type: str, text_tokens: int, gpu_memory_gb: f
 
 def default_text_tokens() -> int:
     """Text tokens per sample that training uses by default (`PlanetRunDataset`'s `max_text_tokens`)."""
-    import inspect
-
-    from astrobio.data.dataset import PlanetRunDataset
-
     return int(inspect.signature(PlanetRunDataset.__init__).parameters["max_text_tokens"].default)
 
 
 def device_memory_gib(device: torch.device) -> float:
     """Total memory of `device` in GiB: the GPU's, or the host's physical memory for CPU training."""
-    import os
-
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory / GIB
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB

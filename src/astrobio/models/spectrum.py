@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from astrobio.errors import InputValidationError
 from astrobio.models.fusion import Block, run_blocks
+from astrobio.models.presets import preset_entry
 
 SIGMA_FLOOR_PPM = 1.0  # below any instrument noise floor (JWST NIRSpec PRISM ≳ 10 ppm); guards σ = 0
 
@@ -54,8 +55,6 @@ class SpectrumEncoderConfig:
     @classmethod
     def from_name(cls, name: str) -> "SpectrumEncoderConfig":
         """Preset `name` from the one table, `astrobio.models.presets.PRESETS`."""
-        from astrobio.models.presets import preset_entry
-
         return cls(**preset_entry(name, "spectrum"))
 
 

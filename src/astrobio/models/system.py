@@ -1,4 +1,6 @@
-"""`UnifiedMultiModalSystem`: the four encoders, the cross-modal fusion and the heads.
+"""`UnifiedMultiModalSystem`: the four encoders, the cross-modal fusion and the heads; `SystemConfig`: its
+configuration (with the loss's), built from a preset of `astrobio.models.presets.PRESETS` or from a checkpoint's
+plain dict.
 
 datacube [B,2,12,lat,lon,lev] ─ ClimateDatacubeModel ─ features ─┐
 graph (PyG Batch)              ─ MetabolicGraphVAE   ─ graph_embedding ─┤ LayerNorm+Linear → D each
@@ -17,18 +19,111 @@ text [B,T] + numbers + spectrum features ─ ConditionedLlama ─ masked mean of
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict
 
 import torch
 import torch.nn as nn
 
 from astrobio.errors import InputValidationError
-from astrobio.models.datacube import ClimateDatacubeModel
-from astrobio.models.fusion import MODALITIES, CrossModalFusion
-from astrobio.models.graph import MetabolicGraphVAE
-from astrobio.models.language import RebuiltLLMIntegration, labels_from_input_ids
-from astrobio.models.presets import SystemConfig
-from astrobio.models.spectrum import SpectrumEncoder
+from astrobio.models.datacube import ClimateDatacubeModel, DatacubeConfig
+from astrobio.models.fusion import MODALITIES, CrossModalFusion, FusionConfig
+from astrobio.models.graph import GraphVAEConfig, MetabolicGraphVAE
+from astrobio.models.language import LanguageConfig, RebuiltLLMIntegration, labels_from_input_ids, language_config
+from astrobio.models.losses import LossConfig
+from astrobio.models.presets import preset_entry
+from astrobio.models.spectrum import SpectrumEncoder, SpectrumEncoderConfig
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS
+
+N_PHYSICS_FEATURES = len(PHYSICS_FEATURES)  # MultiModalBatch.physics_features width
+
+
+def physics_token_width(n_numerical: int) -> int:
+    """Inputs of the fusion's physics token: physics features + observed numbers + their mask."""
+    return N_PHYSICS_FEATURES + 2 * n_numerical
+
+
+@dataclass
+class SystemConfig:
+    """Everything `UnifiedMultiModalSystem` and `compute_multimodal_loss` need; `from_name` for presets."""
+
+    datacube: DatacubeConfig = field(default_factory=DatacubeConfig)
+    """Climate datacube CNN–ViT."""
+    graph: GraphVAEConfig = field(default_factory=GraphVAEConfig)
+    """Metabolic graph VAE."""
+    spectrum: SpectrumEncoderConfig = field(default_factory=SpectrumEncoderConfig)
+    """Transmission spectrum encoder."""
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    """Conditioned Llama; `spectral_dim` must equal `spectrum.dim`, `n_numerical` must equal `n_numerical`."""
+    fusion: FusionConfig = field(default_factory=lambda: FusionConfig(n_physics=physics_token_width(
+        len(OBSERVED_NUMERIC_FIELDS))))
+    """Cross-modal fusion; `n_physics` must equal `physics_token_width(n_numerical)`."""
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Weights and tolerances of `compute_multimodal_loss`."""
+    num_classes: int = 3
+    """habitability_class values (not habitable, habitable, inhabited)."""
+    num_regression: int = len(REGRESSION_KEYS)
+    """Regression targets (`REGRESSION_KEYS`)."""
+    n_numerical: int = len(OBSERVED_NUMERIC_FIELDS)
+    """Observed numeric fields F (`OBSERVED_NUMERIC_FIELDS`)."""
+    gradient_checkpointing: bool = False
+    """Recompute transformer blocks in backward (`torch.utils.checkpoint`, use_reentrant=False)."""
+    dropout: float = 0.0
+    """Dropout in the classification and regression heads."""
+
+    def __post_init__(self) -> None:
+        if self.language.spectral_dim != self.spectrum.dim:
+            raise InputValidationError("language.spectral_dim", self.language.spectral_dim,
+                                       f"spectrum.dim={self.spectrum.dim} (the LM is conditioned on it)")
+        if self.language.n_numerical != self.n_numerical:
+            raise InputValidationError("language.n_numerical", self.language.n_numerical, f"{self.n_numerical}")
+        if self.fusion.n_physics != physics_token_width(self.n_numerical):
+            raise InputValidationError("fusion.n_physics", self.fusion.n_physics,
+                                       f"{physics_token_width(self.n_numerical)} "
+                                       f"({N_PHYSICS_FEATURES} physics + 2 × n_numerical)")
+        if self.num_classes < 2 or self.num_regression < 1:
+            raise InputValidationError("num_classes/num_regression", (self.num_classes, self.num_regression),
+                                       ">= 2 classes and >= 1 regression target")
+
+    @classmethod
+    def from_name(cls, name: str, vocab_size: int | None = None, **overrides: Any) -> "SystemConfig":
+        """Preset `tiny|small|base|xl` from `PRESETS`. `vocab_size` sets the LM vocabulary (default: the corpus
+        tokenizer's `TokenizerConfig.vocab_size` for tiny/small, the Llama 32000 for base/xl); `overrides`
+        replace top-level fields (e.g. gradient_checkpointing=True)."""
+        parts = dict(datacube=DatacubeConfig.from_name(name), graph=GraphVAEConfig.from_name(name),
+                     spectrum=SpectrumEncoderConfig.from_name(name), language=language_config(name, vocab_size),
+                     fusion=dataclasses.replace(FusionConfig.from_name(name),
+                                                n_physics=physics_token_width(len(OBSERVED_NUMERIC_FIELDS))),
+                     loss=LossConfig(), **preset_entry(name, "system"))
+        return cls(**{**parts, **overrides})
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain nested dict (tuples become lists), JSON-safe, for checkpoints."""
+        def plain(v):
+            return [plain(x) for x in v] if isinstance(v, (list, tuple)) else (
+                {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v)
+        return plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "SystemConfig":
+        """Inverse of `to_dict` (unknown keys are an error, so a stale checkpoint fails loudly)."""
+        sub = dict(datacube=DatacubeConfig, graph=GraphVAEConfig, spectrum=SpectrumEncoderConfig,
+                   language=LanguageConfig, fusion=FusionConfig, loss=LossConfig)
+        known = {f.name for f in fields(cls)}
+        if set(d) - known:
+            raise InputValidationError("SystemConfig keys", sorted(set(d) - known), f"a subset of {sorted(known)}")
+        kw = {k: (_build(sub[k], v) if k in sub else v) for k, v in d.items()}
+        return cls(**kw)
+
+
+def _build(cls, d: Dict[str, Any]):
+    """Dataclass `cls` from a plain dict, restoring tuple-typed fields from lists."""
+    known = {f.name: f for f in fields(cls)}
+    if set(d) - set(known):
+        raise InputValidationError(f"{cls.__name__} keys", sorted(set(d) - set(known)), f"a subset of {sorted(known)}")
+    defaults = cls()
+    return cls(**{k: (tuple(v) if isinstance(getattr(defaults, k), tuple) else v) for k, v in d.items()})
 
 
 def _head(dim: int, out: int, dropout: float) -> nn.Sequential:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from astrobio.errors import InputValidationError
+from astrobio.models.presets import train_defaults
 
 OPTIMIZERS = ("adamw", "adamw8bit")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -137,8 +138,6 @@ class TrainConfig:
     def for_preset(cls, preset: str, **overrides: Any) -> TrainConfig:
         """Recommended settings for a model preset (its `train` entry in `astrobio.models.presets.PRESETS`),
         then `overrides`."""
-        from astrobio.models.presets import train_defaults
-
         return cls(**{"preset": preset, **train_defaults(preset), **overrides})
 
     @classmethod

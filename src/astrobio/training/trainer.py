@@ -29,8 +29,10 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 
 from astrobio import __version__
-from astrobio.seeding import seed_everything
+from astrobio.data import make_dataloader
 from astrobio.errors import InputValidationError, TrainingInstabilityError
+from astrobio.metrics import accuracy_macro_f1, pairs_from_confusion
+from astrobio.seeding import seed_everything
 from astrobio.training.checkpoint import (atomic_torch_save, atomic_write_text, capture_rng_state, dataset_state,
                                           load_resume, remove_stale_temp_files, restore_rng_state, trim_history)
 from astrobio.training.config import TRAJECTORY_FIELDS, TrainConfig
@@ -93,9 +95,7 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[torch.dtype
 
 def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
     """Accuracy and macro-F1 from a confusion matrix `[C, C]` (rows = true, cols = predicted), by the one
-    definition in `astrobio.evaluation.metrics` (every class counts, F1 0 where undefined)."""
-    from astrobio.evaluation.metrics import accuracy_macro_f1, pairs_from_confusion
-
+    definition in `astrobio.metrics` (every class counts, F1 0 where undefined)."""
     y_true, y_pred = pairs_from_confusion(confusion.detach().cpu().numpy())
     return accuracy_macro_f1(y_true, y_pred, confusion.shape[0])
 
@@ -148,8 +148,6 @@ def _progress(enabled: bool, total: int):
 # ---------------------------------------------------------------- the trainer
 
 def default_loader(dataset: Dataset, *, batch_size: int, sampler: Sampler, num_workers: int, seed: int) -> Iterable:
-    from astrobio.data import make_dataloader
-
     return make_dataloader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, seed=seed,
                            sampler=sampler)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from astrobio.evaluation import metrics as M
+from astrobio import metrics as M
 
 # Six hand-made predictions: true 0,0,1,1,2,2; predicted 0,1,1,1,2,0.
 Y = np.array([0, 0, 1, 1, 2, 2])

@@ -1,0 +1,177 @@
+"""Classification, calibration and regression metrics, and stratified views of them: the one definition
+the trainer (early stopping, best.pt), evaluation, baselines and the report all use.
+Lives outside evaluation/ (like `astrobio.io` and `astrobio.seeding`) because the trainer, a layer below
+evaluation, uses it too; it imports nothing from evaluation/ or serve/.
+
+Counting metrics come from scikit-learn with `labels=[0, …, C-1]` fixed, so a class that is predicted
+but absent from the truth (or absent from both) counts the same everywhere: its F1 is 0
+(`zero_division=0`) and it stays in the macro average.
+Log-loss: mean negative log-likelihood of the true class (probabilities clipped by scikit-learn).
+Brier score: Brier (1950), mean over samples of sum over classes of (p_c - 1[y = c])², in [0, 2].
+ECE: Guo et al. (2017) top-label expected calibration error with equal-width confidence bins.
+Temperature scaling: Guo et al. (2017), one scalar T fitted by minimising validation NLL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+from astrobio.world.types import CLASS_NAMES
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int = 3) -> np.ndarray:
+    """Rows = true class, columns = predicted class."""
+    return skm.confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=list(range(n_classes)))
+
+
+def pairs_from_confusion(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) with the counts of confusion matrix `cm` (e.g. one all-reduced over ranks)."""
+    cm = np.rint(np.asarray(cm, float)).astype(np.int64)
+    true, pred = np.indices(cm.shape)
+    return np.repeat(true.ravel(), cm.ravel()), np.repeat(pred.ravel(), cm.ravel())
+
+
+def accuracy_macro_f1(y_true, y_pred, n_classes: int = 3) -> dict[str, float]:
+    """Accuracy and macro-F1 over all `n_classes` labels (NaN for an empty split)."""
+    y_true, y_pred = np.asarray(y_true, int), np.asarray(y_pred, int)
+    if len(y_true) == 0:
+        return {"accuracy": float("nan"), "macro_f1": float("nan")}
+    return {"accuracy": float(skm.accuracy_score(y_true, y_pred)),
+            "macro_f1": float(skm.f1_score(y_true, y_pred, labels=list(range(n_classes)), average="macro",
+                                           zero_division=0))}
+
+
+def binary_auroc(y, score) -> float:
+    """Area under the ROC curve (ties count one half); NaN if one class is absent."""
+    y = np.asarray(y, bool)
+    if y.all() or not y.any():
+        return float("nan")
+    return float(skm.roc_auc_score(y, np.asarray(score, float)))
+
+
+def log_loss(probs: np.ndarray, y_true) -> float:
+    """Mean negative log-likelihood of the true class."""
+    probs = np.asarray(probs, float)
+    return float(skm.log_loss(np.asarray(y_true, int), probs, labels=list(range(probs.shape[1]))))
+
+
+def brier_score(probs: np.ndarray, y_true) -> float:
+    """Multi-class Brier score (Brier 1950): mean of sum_c (p_c - 1[y = c])², 0 (perfect) to 2."""
+    probs = np.asarray(probs, float)
+    return float(skm.brier_score_loss(np.asarray(y_true, int), probs, labels=list(range(probs.shape[1]))))
+
+
+def expected_calibration_error(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
+    """Top-label ECE: sum over bins of |accuracy - confidence| weighted by the bin's share."""
+    probs = np.asarray(probs, float)
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = (pred == np.asarray(y_true)).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    return float(ece)
+
+
+def reliability_curve(probs: np.ndarray, y_true, n_bins: int = 10) -> dict[str, list[float]]:
+    """Per-bin mean confidence, accuracy and count (for the reliability diagram)."""
+    probs = np.asarray(probs, float)
+    conf, correct = probs.max(1), (probs.argmax(1) == np.asarray(y_true)).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+    out = {"confidence": [], "accuracy": [], "count": []}
+    for b in range(n_bins):
+        m = idx == b
+        out["confidence"].append(float(conf[m].mean()) if m.any() else float("nan"))
+        out["accuracy"].append(float(correct[m].mean()) if m.any() else float("nan"))
+        out["count"].append(int(m.sum()))
+    return out
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, float) / temperature
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, y_true) -> float:
+    """Temperature T > 0 minimising the NLL of softmax(logits / T) (bounded 1-D search in log T)."""
+    from scipy.optimize import minimize_scalar
+
+    logits, y = np.asarray(logits, float), np.asarray(y_true, int)
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, float(np.exp(log_t)))
+        return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def classification_metrics(y_true, probs: np.ndarray) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1, AUROCs (one-vs-rest; habitable-or-inhabited vs
+    not; inhabited vs habitable among the truly habitable), log-loss, Brier, ECE, confusion matrix."""
+    y = np.asarray(y_true, int)
+    probs = np.asarray(probs, float)
+    n_classes = probs.shape[1]
+    labels = list(range(n_classes))
+    pred = probs.argmax(1)
+    empty = len(y) == 0
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0) if not empty else [np.zeros(n_classes)] * 4
+    out = {
+        "n": int(len(y)),
+        **accuracy_macro_f1(y, pred, n_classes),
+        "per_class": {name: {"precision": float(precision[c]), "recall": float(recall[c]),
+                             "f1": float(f1[c]), "support": int(support[c])}
+                      for c, name in enumerate(CLASS_NAMES[:n_classes])},
+        "auroc_ovr": {name: binary_auroc(y == c, probs[:, c]) for c, name in enumerate(CLASS_NAMES[:n_classes])},
+        "auroc_habitable_vs_not": binary_auroc(y >= 1, probs[:, 1:].sum(1)),
+        "log_loss": log_loss(probs, y) if not empty else float("nan"),
+        "brier": brier_score(probs, y) if not empty else float("nan"),
+        "ece": expected_calibration_error(probs, y) if not empty else float("nan"),
+        "confusion_matrix": confusion_matrix(y, pred, n_classes).tolist(),
+    }
+    hab = y >= 1
+    out["auroc_inhabited_vs_habitable"] = binary_auroc(
+        y[hab] == 2, probs[hab, 2] / np.clip(probs[hab, 1:].sum(1), 1e-12, None)) if hab.any() else float("nan")
+    return out
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray, names) -> dict[str, dict[str, float]]:
+    """R² and RMSE per target column (in the targets' physical units); R² NaN for a constant target."""
+    pred, target = np.asarray(pred, float), np.asarray(target, float)
+    out = {}
+    for j, name in enumerate(names):
+        t, p = target[:, j], pred[:, j]
+        constant = len(t) < 2 or float(np.ptp(t)) == 0.0
+        out[name] = {"r2": float("nan") if constant else float(skm.r2_score(t, p)),
+                     "rmse": float(skm.root_mean_squared_error(t, p)) if len(t) else float("nan")}
+    return out
+
+
+def transit_stratum(n_transits: int) -> str:
+    """Observing-depth strata used across reports."""
+    if n_transits <= 0:
+        return "no spectrum"
+    if n_transits <= 5:
+        return "1-5 transits"
+    if n_transits <= 20:
+        return "6-20 transits"
+    return ">20 transits"
+
+
+def stratified(y_true, probs, groups) -> dict[str, dict]:
+    """Accuracy, macro-F1, log-loss, Brier and ECE within each group label (e.g. transit stratum, modality present)."""
+    y, probs, groups = np.asarray(y_true, int), np.asarray(probs, float), np.asarray(groups)
+    out = {}
+    for g in sorted(set(groups.tolist())):
+        m = groups == g
+        cm = classification_metrics(y[m], probs[m])
+        out[str(g)] = {k: cm[k] for k in ("n", "accuracy", "macro_f1", "log_loss", "brier", "ece")}
+    return out
