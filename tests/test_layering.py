@@ -164,28 +164,12 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(2, len(parts))]
 
 
-def _file(finding: str) -> str:
-    return finding.split(":")[0]
-
-
-# Files other engineers own that break a rule today (issue 12, at the time this test was written): reported
-# to the lead, to be fixed there; each is an expected failure until then.
-KNOWN_FUNCTION_IMPORTS = ("cli/data.py", "cli/evaluate.py", "cli/memory.py", "evaluation/inference.py",
-                          "evaluation/predict.py", "serve/app.py", "serve/table.py")
-
-
 def test_no_function_level_import_of_the_package_without_a_reason():
-    assert [f for f in function_level_package_imports() if _file(f) not in KNOWN_FUNCTION_IMPORTS] == []
+    assert function_level_package_imports() == ()
 
 
 def test_layers_import_only_downwards():
     assert layer_violations() == ()
-
-
-@pytest.mark.parametrize("path", KNOWN_FUNCTION_IMPORTS)
-@pytest.mark.xfail(reason="another engineer's file; reported to the lead (issue 12)", strict=False)
-def test_known_function_level_imports_in_others_files(path):
-    assert [f for f in function_level_package_imports() if _file(f) == path] == []
 
 
 def store_name_users() -> list[str]:

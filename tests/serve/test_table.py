@@ -78,7 +78,7 @@ def test_a_planet_the_simulator_refuses_costs_only_its_own_row(monkeypatch):
     def fake_predict_runs(loaded, runs, **kw):
         return [{"name": r[len("run of "):]} for r in runs]
 
-    monkeypatch.setattr("astrobio.world.simulate_runs", fake_simulate)
+    monkeypatch.setattr(P, "simulate_runs", fake_simulate)
     monkeypatch.setattr(P, "predict_runs", fake_predict_runs)
     part = [SimpleNamespace(name=n) for n in ("a", "boom", "c")]
     rows, runs, failures = T._predict_part(None, part, 0, 5, 1.0, "demo")

@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from astrobio.data import PlanetRunDataset
 from astrobio.errors import StorageError, UnsafeCheckpointError
+from astrobio.models import SystemConfig, UnifiedMultiModalSystem
+from astrobio.training.checkpoint import load_checkpoint
+from astrobio.training.config import TrainConfig
+from astrobio.training.setup import prepare_finetuning
 
 log = logging.getLogger("astrobio.evaluation")
 
@@ -28,16 +33,12 @@ class LoadedRun:
 
     def dataset(self, split: str, data: str | Path | None = None):
         """A split of the training store (or of `data`), served with the model's own data state."""
-        from astrobio.data import PlanetRunDataset
-
         return PlanetRunDataset(data or self.data_path, split, seed=self.seed, like=self.data_state)
 
 
 def _load_weights(run_dir: Path) -> dict[str, Any]:
     """The best checkpoint, else the last; an unreadable best.pt falls back to last.pt with a warning.
     A checkpoint that needs foreign code is refused, never skipped."""
-    from astrobio.training.checkpoint import load_checkpoint
-
     paths = [p for p in (run_dir / "checkpoints" / n for n in ("best.pt", "last.pt")) if p.is_file()]
     if not paths:
         raise StorageError(f"no checkpoint in {run_dir / 'checkpoints'}: train first "
@@ -54,8 +55,6 @@ def _load_weights(run_dir: Path) -> dict[str, Any]:
 
 def load_trained(run_dir: str | Path, data: str | Path | None = None, device: str = "cpu") -> LoadedRun:
     """Rebuild the system from the checkpoint's config and load its best (else last) weights and data state."""
-    from astrobio.models import SystemConfig, UnifiedMultiModalSystem
-
     run_dir = Path(run_dir)
     ckpt = _load_weights(run_dir)
     if not ckpt.get("data_state"):
@@ -64,8 +63,6 @@ def load_trained(run_dir: str | Path, data: str | Path | None = None, device: st
     cfg = ckpt["config"]
     model = UnifiedMultiModalSystem(SystemConfig.from_dict(cfg["system"]))
     if cfg["train"].get("lora_rank"):  # the adapters' module tree, as training built it
-        from astrobio.training.setup import prepare_finetuning
-        from astrobio.training.config import TrainConfig
 
         prepare_finetuning(model, TrainConfig.from_dict(cfg["train"]), load_language=False)
     model.load_state_dict(ckpt["model"])

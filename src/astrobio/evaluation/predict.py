@@ -12,19 +12,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from astrobio.data import PlanetRunDataset
 from astrobio.errors import InputValidationError
-from astrobio.evaluation import metrics as M
+from astrobio import metrics as M
 from astrobio.evaluation.inference import LoadedRun, load_trained, predict_dataset
+from astrobio.io import atomic_write
+from astrobio.world import catalog, simulate_runs
+from astrobio.world.types import CLASS_NAMES, MODALITIES
 
-MODALITIES = ("datacube", "graph", "spectrum", "text")
 MC_SAMPLES = 20
 SOLAR_SYSTEM = ("Venus", "Earth", "Mars")
 
 
 def truth_for(name: str):
     """A planet's truth by name: Venus/Earth/Mars, else a row of the shipped catalog."""
-    from astrobio.world import catalog
-
     if name.strip().capitalize() in SOLAR_SYSTEM:
         return catalog.solar_system_planet(name)
     rows = [r for r in catalog.catalog_rows() if r["name"].lower() == name.strip().lower()]
@@ -38,8 +39,6 @@ def predict_truths(loaded: LoadedRun, truths, seed: int = 0, mc_samples: int = M
                    temperature: float = 1.0) -> list[dict]:
     """Simulate inputs for `truths` (at the training data's resolution), run the model; one dict per planet,
     in the order of `truths`."""
-    from astrobio.world import simulate_runs
-
     runs = simulate_runs(truths, seed=seed, resolution=loaded.data_state["resolution"])
     return predict_runs(loaded, runs, mc_samples=mc_samples, temperature=temperature, seed=seed)
 
@@ -48,8 +47,6 @@ def predict_runs(loaded: LoadedRun, runs, mc_samples: int = MC_SAMPLES, temperat
                  seed: int = 0) -> list[dict]:
     """The model on simulated runs, served in memory with the checkpoint's data state; one dict per run.
     The MC-dropout masks are drawn from `seed` (see `predict_dataset`): same runs, same seed, same rows."""
-    from astrobio.data import PlanetRunDataset
-
     ds = PlanetRunDataset.from_runs(runs, like=loaded.data_state)  # in memory, in the order of `runs`
     res = predict_dataset(loaded.model, ds, mc_samples=mc_samples, seed=seed)
     probs = M.softmax(res["logits"], temperature)
@@ -58,7 +55,7 @@ def predict_runs(loaded: LoadedRun, runs, mc_samples: int = MC_SAMPLES, temperat
         o = run.observed
         row = {"name": run.truth.name, "system": run.system, "source": run.truth.source,
                "predicted_class": M.CLASS_NAMES[int(probs[i].argmax())]}
-        for c, cname in enumerate(("p_not_habitable", "p_habitable", "p_inhabited")):
+        for c, cname in enumerate(f"p_{name}" for name in CLASS_NAMES):
             row[cname] = float(probs[i, c])
             row[cname + "_std"] = float(res["prob_std"][i, c]) if mc_samples else float("nan")
         row.update({f"w_{m}": float(res["modality_weights"][i, j]) for j, m in enumerate(MODALITIES)})
@@ -74,8 +71,6 @@ def simulate_isolating(truths, seed: int, resolution: str) -> tuple[list, list[t
     """Simulate `truths` in one vectorised call; if a planet makes it fail, bisect, so only the failing
     planets are skipped, with their reasons, at the cost of O(failures x log n) more calls (a run depends
     only on its truth and the seed, so the others' values do not change). Returns (runs, [(name, reason)])."""
-    from astrobio.world import simulate_runs
-
     if not truths:
         return [], []
     try:
@@ -104,7 +99,6 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
     also returns the skipped planets with reasons."""
     from rich.progress import Progress
 
-    from astrobio.world import catalog
 
     loaded = load_trained(run_dir)
     temperature = temperature_of(run_dir)
@@ -125,7 +119,6 @@ def predict_catalog(run_dir: Path, out: Path | None = None, seed: int = 0, chunk
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    from astrobio.io import atomic_write
 
     with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
@@ -140,9 +133,8 @@ def print_prediction(row: dict) -> None:
     t = Table(title=f"{row['name']} ({row['system']})")
     t.add_column("class")
     t.add_column("probability", justify="right")
-    for cname, label in (("p_not_habitable", "not habitable"), ("p_habitable", "habitable"),
-                         ("p_inhabited", "inhabited")):
-        t.add_row(label, f"{row[cname]:.3f} ± {row[cname + '_std']:.3f}")
+    for name in CLASS_NAMES:
+        t.add_row(name.replace("_", " "), f"{row['p_' + name]:.3f} ± {row['p_' + name + '_std']:.3f}")
     t.add_row("[dim]modality weights", " ".join(f"{m}={row['w_' + m]:.2f}" for m in MODALITIES))
     Console().print(t)
 

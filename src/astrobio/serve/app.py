@@ -27,10 +27,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import astrobio
+from astrobio.data import RealDataStorage
 from astrobio.errors import AstrobioError, InputValidationError, StorageError
 from astrobio.serve import schemas as S
 from astrobio.serve.listing import Listing
 from astrobio.serve.table import CatalogTable
+from astrobio.world.catalog import catalog_truth_from_row
+from astrobio.world.habitable import HZ_KEYS, seff_limits
+from astrobio.world.stars import TEFF_RANGE_K
+from astrobio.world.types import validate_truth
 
 log = logging.getLogger("astrobio.serve")
 STATIC = Path(str(resources.files("astrobio.serve") / "static"))
@@ -100,6 +105,7 @@ class Predictor:
 
     def _load(self) -> None:
         try:
+            # start-up: torch and the model stack (seconds) load in this background thread, not when serving lists
             from astrobio.evaluation import predict as P
             from astrobio.evaluation.inference import load_trained
 
@@ -126,9 +132,6 @@ class Predictor:
                                       temperature=self.temperature)
 
     def predict(self, planets: list[S.CatalogPlanet], seed: int) -> list[S.PredictedPlanet]:
-        from astrobio.world.catalog import catalog_truth_from_row
-        from astrobio.world.types import validate_truth
-
         self.wait()
         results: dict[int, S.PredictedPlanet] = {}
         truths: dict[int, Any] = {}
@@ -199,9 +202,6 @@ class _AccessLog:
 
 def hz_curves(n: int = 47) -> dict[str, Any]:
     """Kopparapu et al. (2014) limits S_eff(Teff) over the fits' validity range, for the page's diagram."""
-    from astrobio.world.habitable import HZ_KEYS, seff_limits
-    from astrobio.world.stars import TEFF_RANGE_K
-
     teff = np.linspace(*TEFF_RANGE_K, n)
     limits = seff_limits(teff, 1.0)
     return {"teff_k": teff.tolist(), "seff": {k: np.asarray(limits[k]).tolist() for k in HZ_KEYS},
@@ -310,8 +310,6 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
         rec = table.planets[planet_index(name)]
         if table.store_path is None:
             raise ServeError(404, "name", name, "a planet whose simulated run is stored in the serve cache")
-        from astrobio.data import RealDataStorage
-
         with export_lock, tempfile.TemporaryDirectory(prefix="astrobio-serve-") as tmp:
             path = Path(tmp) / f"export{suffix}"
             try:
@@ -327,6 +325,7 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
                                                                404: {"model": S.ErrorResponse}})
     def datacube(name: str, which: str = Query("true", pattern="^(true|prior)$",
                                                description="true or prior climate run (as `astrobio data export`)")):
+        # start-up: xarray and netCDF (a second) only when a datacube is asked for
         from astrobio.data.export import export_netcdf
 
         return _export(name, ".nc", lambda store, rid, path: export_netcdf(store, rid, path, which))
@@ -334,6 +333,7 @@ def create_app(table: CatalogTable, predictor: Optional[Predictor] = None) -> Fa
     @app.get("/api/planets/{name:path}/spectrum.csv", responses={200: {"content": {"text/csv": {}}},
                                                                 404: {"model": S.ErrorResponse}})
     def spectrum_csv(name: str):
+        # start-up: the export module pulls xarray and netCDF (a second) only when a spectrum is asked for
         from astrobio.data.export import export_spectrum_csv
 
         return _export(name, ".csv", export_spectrum_csv)

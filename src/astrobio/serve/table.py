@@ -23,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
+import astrobio
+from astrobio.data import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError
+from astrobio.world import catalog
 
 CACHE_DIR = "serve-cache"
 TABLE_FILE, MAPS_FILE, STORE_DIR = "table.json", "surface_temperature.npy", "store"
@@ -48,8 +51,6 @@ def _sha256_file(path: Path, h=None):
 
 
 def code_fingerprint() -> str:
-    import astrobio
-
     root = Path(astrobio.__file__).parent
     h = hashlib.sha256(astrobio.__version__.encode())
     for pkg in _CODE_PACKAGES:
@@ -158,6 +159,7 @@ def _predict_part(loaded, part, seed: int, mc_samples: int, temperature: float, 
     """(rows, runs, failures) for a chunk of truths, each planet simulated once: the runs the model reads
     are the runs the store keeps. A planet the simulator refuses is isolated by bisection
     (`simulate_isolating`: log2(chunk) extra calls, not one per planet) and gets its reason."""
+    # start-up: a cached start serves lists without torch; prediction needs the model stack (seconds)
     from astrobio.evaluation import predict as P
 
     runs, failures = P.simulate_isolating(part, seed, resolution)
@@ -170,7 +172,7 @@ def build_table(run_dir: Path, truths, skipped, seed: int = 0, mc_samples: int =
     """Predict `truths` with the run's model and collect what the page shows; runs go to `store_path`."""
     from rich.progress import Progress
 
-    from astrobio.data import RealDataStorage
+    # start-up: a cached start serves lists without torch; prediction needs the model stack (seconds)
     from astrobio.evaluation import predict as P
     from astrobio.evaluation.inference import load_trained
 
@@ -252,8 +254,6 @@ def catalog_table(run_dir: str | os.PathLike, catalog_path: str | os.PathLike | 
     final = run_dir / CACHE_DIR / key
     if (final / TABLE_FILE).is_file():
         return load_cached(final)
-    from astrobio.world import catalog
-
     truths, skipped = catalog.catalog_planets(catalog_path)
     if names:
         wanted = set(names)
