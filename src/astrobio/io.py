@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -83,6 +85,27 @@ def atomic_write(path: str | Path, mode: str = "w", *, encoding: str = "utf-8",
             yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temp directory beside `path` to fill; on a clean exit it is renamed onto `path` in one
+    step, so a reader sees no directory or the complete one. An error inside removes only the temp directory.
+    If `path` already exists (another process published it first), the rename fails with OSError, the temp
+    directory is removed, and the published one is kept (callers then use it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                _fsync_file(child)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # only this writer's own half-written directory
+        raise
+    fsync_dir(path.parent)
 
 
 def json_default(obj: Any) -> Any:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -26,6 +24,7 @@ import numpy as np
 import astrobio
 from astrobio.data import RealDataStorage
 from astrobio.errors import InputValidationError, StorageError
+from astrobio.io import atomic_directory, atomic_write
 from astrobio.world import catalog
 
 CACHE_DIR = "serve-cache"
@@ -212,21 +211,13 @@ def run_id_of(run_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------- cache
-def _write_json(path: Path, obj) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, allow_nan=False, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def _save(table: CatalogTable, directory: Path) -> None:
-    with open(directory / MAPS_FILE, "wb") as fh:
+    with atomic_write(directory / MAPS_FILE, "wb") as fh:
         np.save(fh, table.maps)
-        fh.flush()
-        os.fsync(fh.fileno())
     # The table file is written last: a cache directory without it is never used.
-    _write_json(directory / TABLE_FILE, {"meta": table.meta, "lat": table.lat, "lon": table.lon,
-                                         "planets": table.planets, "skipped": table.skipped})
+    with atomic_write(directory / TABLE_FILE) as fh:
+        json.dump({"meta": table.meta, "lat": table.lat, "lon": table.lon, "planets": table.planets,
+                   "skipped": table.skipped}, fh, allow_nan=False, separators=(",", ":"))
 
 
 def load_cached(directory: Path) -> CatalogTable:
@@ -262,19 +253,12 @@ def catalog_table(run_dir: str | os.PathLike, catalog_path: str | os.PathLike | 
             raise InputValidationError("names", sorted(missing), "names of the catalog")
         truths = [t for t in truths if t.name in wanted]
         skipped = [s for s in skipped if s[0] in wanted]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=final.parent))
     try:
-        table = build_table(run_dir, truths, skipped, seed=seed, mc_samples=mc_samples,
-                            store_path=tmp / STORE_DIR, progress=progress)
-        _save(table, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # only this build's own half-written directory
-        raise
-    try:
-        os.replace(tmp, final)  # atomic: another server that built the same key first keeps its cache
+        with atomic_directory(final) as tmp:  # another server that built the same key first keeps its cache
+            table = build_table(run_dir, truths, skipped, seed=seed, mc_samples=mc_samples,
+                                store_path=tmp / STORE_DIR, progress=progress)
+            _save(table, tmp)
     except OSError:
         if not (final / TABLE_FILE).is_file():
             raise
-        return load_cached(final)
     return load_cached(final)
