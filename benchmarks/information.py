@@ -157,7 +157,7 @@ def class_balance(table) -> dict:
 
 
 def _scores(model, train, test) -> dict:
-    from astrobio.evaluation.metrics import accuracy_macro_f1, binary_auroc
+    from astrobio.metrics import accuracy_macro_f1, binary_auroc
 
     p = model.fit(train).predict_proba(test)
     out = accuracy_macro_f1(test.y, p.argmax(1))

@@ -26,7 +26,7 @@ for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside 
 - lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
 - rules: the four rule baselines of `evaluation/baselines.py` (calibrated by the fitted runs' class frequencies).
 - oracle: LightGBM on the true planet parameters (not observable; the perfect-knowledge ceiling).
-Metrics (`astrobio.evaluation.metrics`): accuracy, macro-F1, log-loss, Brier, ECE, AUROC habitable-or-inhabited
+Metrics (`astrobio.metrics`): accuracy, macro-F1, log-loss, Brier, ECE, AUROC habitable-or-inhabited
 vs not, AUROC inhabited vs habitable, overall and per transit stratum (`metrics.transit_stratum`).
 
 It resumes: rows already in `--out` (same store, same test set) are kept and skipped, so it can run in legs
@@ -122,7 +122,7 @@ def subset_ids(pool_ids: list[str], systems: dict[str, str], n_train: int, seed:
 
 def scores(y: np.ndarray, probs: np.ndarray, n_transits: np.ndarray) -> dict:
     """The SCORES overall and per transit stratum (the package's metrics and strata)."""
-    from astrobio.evaluation import metrics as M
+    from astrobio import metrics as M
 
     def pick(m: dict) -> dict:
         return {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "log_loss": m["log_loss"],
@@ -222,7 +222,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
 
     import torch
 
-    from astrobio.evaluation import metrics as M
+    from astrobio import metrics as M
     from astrobio.evaluation.inference import predict_dataset
     from astrobio.models import SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
     from astrobio.training import TrainConfig, Trainer, load_checkpoint
@@ -271,7 +271,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
 def calibrated_scores(probs_val, y_val, probs_test, test) -> dict:
     """Scores of test probabilities after a temperature fitted on the validation slice (log-probabilities as
     logits), the deep model's protocol; the uncalibrated log-loss, ECE and macro-F1 beside them."""
-    from astrobio.evaluation import metrics as M
+    from astrobio import metrics as M
 
     def logits(p):
         return np.log(np.clip(p, 1e-12, None))
@@ -528,7 +528,7 @@ def main() -> None:
         "test_set_sha256": hashlib.sha256("\n".join(test_ids).encode()).hexdigest(),
         "split": {"by": "system", "hash": "astrobio.data.dataset.split_of", "seed": SPLIT_SEED,
                   "fractions": fractions, "test_from_first_systems": args.test_from_systems or None},
-        "strata": "astrobio.evaluation.metrics.transit_stratum (no spectrum, 1-5, 6-20, >20 transits)",
+        "strata": "astrobio.metrics.transit_stratum (no spectrum, 1-5, 6-20, >20 transits)",
         "val_slice": f"10% of n_train by system, at most {args.max_val} runs",
         "normalisation": "the store's hash train split when the first leg ran (never a test run); every leg uses "
                          "that one data state (saved in --work)",
