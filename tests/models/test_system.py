@@ -48,6 +48,16 @@ def test_output_contract(batch):
     assert out["spectrum"]["features"].shape == (4, 32)
 
 
+def test_prediction_without_language_loss_gives_the_same_heads(batch):
+    m = tiny_system().eval()
+    with torch.no_grad():
+        full, lean = m(batch), m(batch, with_language_loss=False)
+    assert full["language"]["logits"] is not None and full["language"]["loss"] is not None
+    assert lean["language"]["logits"] is None and lean["language"]["loss"] is None  # the [B, T, V] head skipped
+    for key in ("logits", "regression", "modality_weights"):
+        assert torch.equal(full[key], lean[key]), key
+
+
 def test_loss_components_and_weights(batch):
     cfg = SystemConfig.from_name("tiny")
     out = tiny_system()(batch)

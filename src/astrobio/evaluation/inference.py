@@ -118,7 +118,7 @@ def _run_batches(model, dataset, collate, batch_size: int, device: str, drop: tu
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = _prepare(collate(items), device, drop)
         model.eval()
-        o = model(batch)
+        o = model(batch, with_language_loss=False)
         stats = batch.regression_stats
         out["logits"].append(o["logits"].float().cpu().numpy())
         out["regression"].append((o["regression"].float() * stats["std"] + stats["mean"]).cpu().numpy())
@@ -145,7 +145,7 @@ def _mc_std(model, items: list, collate, device: str, drop: tuple[str, ...], mc_
     try:
         for done in range(0, mc_samples, per_forward):
             passes = min(per_forward, mc_samples - done)
-            logits = model(_prepare(collate(items * passes), device, drop))["logits"].float()
+            logits = model(_prepare(collate(items * passes), device, drop), with_language_loss=False)["logits"].float()
             probs.append(torch.softmax(logits, -1).reshape(passes, len(items), -1))
     finally:
         model.eval()

@@ -348,14 +348,15 @@ class ConditionedLlama(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, numerical_data: torch.Tensor | None = None,
                 spectral_data: torch.Tensor | None = None, *, numerical_mask: torch.Tensor | None = None,
-                spectral_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+                spectral_mask: torch.Tensor | None = None, return_logits: bool = True) -> dict[str, torch.Tensor | None]:
         """input_ids/attention_mask/labels `[B, T]`; numerical_data `[B, F]` (+ mask `[B, F]`);
         spectral_data `[B, S]` or `[B, T_s, S]` (+ mask `[B]` or `[B, T_s]`, True = present).
 
         Returns `logits [B, T, V]` and `hidden_states [B, T, H]` at the text positions, and `loss`:
         next-token cross-entropy over labels ≠ -100 at unpadded positions (None without labels). In training
         with labels and `config.loss_positions` > 0 the loss is estimated at that many sampled positions
-        (`sampled_lm_loss`) and `logits` is None: the full [B, T, V] head is never computed.
+        (`sampled_lm_loss`) and `logits` is None: the full [B, T, V] head is never computed. Without labels and
+        with `return_logits=False` (prediction, which reads only the hidden states) the head is skipped too.
         """
         c = self.config
         if input_ids.dim() != 2:
@@ -388,6 +389,8 @@ class ConditionedLlama(nn.Module):
         if labels is not None and self.training and c.loss_positions > 0:
             loss = sampled_lm_loss(self.lm_head, hidden, labels, attention_mask, c.loss_positions)
             return {"logits": None, "loss": loss, "hidden_states": hidden}
+        if labels is None and not return_logits:
+            return {"logits": None, "loss": None, "hidden_states": hidden}
         logits = self.lm_head(hidden)  # (B, T, V)
         loss = None if labels is None else causal_lm_loss(logits, labels, attention_mask)
         return {"logits": logits, "loss": loss, "hidden_states": hidden}

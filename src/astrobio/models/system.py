@@ -158,7 +158,10 @@ class UnifiedMultiModalSystem(nn.Module):
         for m in (self.datacube, self.graph, self.spectrum, self.fusion):
             m.gradient_checkpointing = enabled
 
-    def forward(self, batch: Any) -> Dict[str, Any]:
+    def forward(self, batch: Any, with_language_loss: bool = True) -> Dict[str, Any]:
+        """Outputs of every encoder, the fusion and the heads. `with_language_loss=False` (prediction) skips the
+        language model's vocabulary head and loss, which the class and regression heads do not read: about half
+        of an inference forward of `small`."""
         B = len(batch)
         mask = batch.modality_mask  # (B, 4) bool, order MODALITIES
         if mask.shape != (B, len(MODALITIES)):
@@ -168,10 +171,11 @@ class UnifiedMultiModalSystem(nn.Module):
         dc = self.datacube(batch.datacube)
         gr = self.graph(batch.graph)
         sp = self.spectrum(batch.spectrum)
-        lm = self.language(batch.input_ids, batch.attention_mask,
-                           labels=labels_from_input_ids(batch.input_ids, batch.attention_mask),
+        labels = labels_from_input_ids(batch.input_ids, batch.attention_mask) if with_language_loss else None
+        lm = self.language(batch.input_ids, batch.attention_mask, labels=labels,
                            numerical_data=batch.numerical_data, spectral_data=sp["features"],
-                           numerical_mask=batch.numerical_mask, spectral_mask=mask[:, 2])
+                           numerical_mask=batch.numerical_mask, spectral_mask=mask[:, 2],
+                           return_logits=with_language_loss)
         am = batch.attention_mask.to(lm["hidden_states"].dtype).unsqueeze(-1)  # (B, T, 1)
         text = (lm["hidden_states"] * am).sum(1) / am.sum(1).clamp(min=1.0)  # (B, H)
         feats = {"datacube": dc["features"], "graph": gr["graph_embedding"], "spectrum": sp["features"], "text": text}
