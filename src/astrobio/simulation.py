@@ -26,7 +26,6 @@ import logging
 import secrets
 import time
 import warnings
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ from typing import Any
 
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
-from astrobio.data.storage import MODALITIES, RealDataStorage, WrittenShard
+from astrobio.data.storage import RealDataStorage, WrittenShard
+from astrobio.data.summary import class_and_modality_counts
 from astrobio.errors import InputValidationError
 from astrobio.io import write_json
 from astrobio.world import catalog, metabolism, simulate, survey
@@ -151,10 +151,9 @@ def true_planets(source: str, n: int, seed: int, survey_name: str) -> tuple[list
 def store_summary(runs_index: list[dict]) -> dict:
     """Class balance and modality presence of a store's index rows."""
     n = len(runs_index)
-    classes = Counter(int(r["habitability_class"]) for r in runs_index)
-    mods = {m: sum(1 for r in runs_index if r.get(f"has_{m}", 1)) for m in MODALITIES}
-    return {"runs": n, "class_counts": {c: classes.get(c, 0) for c in range(len(CLASS_NAMES))},
-            "class_fractions": {c: (classes.get(c, 0) / n if n else 0.0) for c in range(len(CLASS_NAMES))},
+    classes, mods = class_and_modality_counts(runs_index)
+    return {"runs": n, "class_counts": classes,
+            "class_fractions": {c: (k / n if n else 0.0) for c, k in classes.items()},
             "modalities_present": mods}
 
 

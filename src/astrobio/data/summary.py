@@ -17,18 +17,26 @@ def open_store(directory: Path) -> RealDataStorage:
     return store
 
 
+def class_and_modality_counts(rows: list[dict[str, Any]]) -> tuple[dict[int, int], dict[str, int]]:
+    """Runs per habitability class (every class, 0 where none) and per present modality, over index rows."""
+    classes = Counter(int(r["habitability_class"]) for r in rows)
+    return ({c: classes.get(c, 0) for c in range(len(CLASS_NAMES))},
+            {m: sum(1 for r in rows if r.get(f"has_{m}", 1)) for m in MODALITIES})
+
+
 def store_summary(store: RealDataStorage) -> dict[str, Any]:
     """Counts of a store: runs, quarantined, classes, modalities, sources, shards, resolution and grid."""
     rows = store.list_stored_runs(include_quarantined=True)
     ok = [r for r in rows if not r["quarantined"]]
     meta = store.read_meta()
+    classes, modalities = class_and_modality_counts(ok)
     return {
         "path": str(store.path),
         "runs": len(rows),
         "usable": len(ok),
         "quarantined": len(rows) - len(ok),
-        "class_counts": {str(c): sum(r["habitability_class"] == c for r in ok) for c in range(len(CLASS_NAMES))},
-        "modalities_present": {m: sum(r[f"has_{m}"] for r in ok) for m in MODALITIES},
+        "class_counts": {str(c): k for c, k in classes.items()},
+        "modalities_present": modalities,
         "sources": dict(Counter(r["source"] for r in rows)),
         "shards": len({r["shard"] for r in rows}),
         "resolution": meta.get("resolution"),
