@@ -32,11 +32,13 @@ def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, voc
                     graph_pool: int = 0):
     """A `MultiModalBatch` of random tensors with the real shapes (all modalities present); with `graph_pool`
     > 0 the graphs are drawn from that many distinct ones."""
+    import dataclasses
+
     import torch
     from torch_geometric.data import Batch, Data
 
     from astrobio.data.batch import MODALITIES, MultiModalBatch
-    from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+    from astrobio.world import types
 
     g = torch.Generator().manual_seed(seed)
     lat, lon, lev = GRIDS[grid]
@@ -49,21 +51,26 @@ def synthetic_batch(B: int, grid: str, graph_nodes: tuple, text_tokens: int, voc
     graphs = [pool[int(torch.randint(0, graph_pool, (1,), generator=g))] if pool else random_graph() for _ in range(B)]
     wl = torch.linspace(0.6, 12.0, 1000).expand(B, 1000)
     spectrum = torch.stack([wl, 5000 + 30 * torch.randn(B, 1000, generator=g), torch.full((B, 1000), 30.0)], -1)
-    F, R = len(OBSERVED_NUMERIC_FIELDS), len(REGRESSION_KEYS)
+    F, R = len(types.OBSERVED_NUMERIC_FIELDS), len(types.REGRESSION_KEYS)
     # a realistic cube in raw units is not needed here: stats map N(0, 1) to Earth-like T and q
     stats = {"mean": torch.tensor([260.0, 3e-3]), "std": torch.tensor([25.0, 3e-3])}
-    return MultiModalBatch(
+    fields = dict(
         run_ids=[f"bench-{i}" for i in range(B)], datacube=cube, datacube_target=cube + 0.1, datacube_stats=stats,
         sigma_levels=torch.linspace(1.0, 0.1, lev), lat_deg=torch.linspace(-80, 80, lat),
         graph=Batch.from_data_list(graphs), spectrum=spectrum,
         input_ids=torch.randint(4, vocab, (B, text_tokens), generator=g),
         attention_mask=torch.ones(B, text_tokens, dtype=torch.int64),
         numerical_data=torch.randn(B, F, generator=g), numerical_mask=torch.ones(B, F, dtype=torch.bool),
-        physics_features=torch.randn(B, 4, generator=g), instellation_wm2=torch.full((B,), 1361.0),
+        physics_features=torch.randn(B, 4, generator=g),
+        spectrum_reading=torch.randn(B, len(getattr(types, "SPECTRUM_READING_FIELDS", ())), generator=g),
+        spectrum_reading_mask=torch.ones(B, len(getattr(types, "SPECTRUM_READING_FIELDS", ())), dtype=torch.bool),
+        instellation_wm2=torch.full((B,), 1361.0),
         surface_pressure_bar=torch.ones(B), labels=torch.randint(0, 3, (B,), generator=g),
         regression_targets=torch.randn(B, R, generator=g),
         regression_stats={"mean": torch.zeros(R), "std": torch.ones(R)},
         modality_mask=torch.ones(B, len(MODALITIES), dtype=torch.bool))
+    known = {f.name for f in dataclasses.fields(MultiModalBatch)}  # an older checkout (--compare-old) lacks newer fields
+    return MultiModalBatch(**{k: v for k, v in fields.items() if k in known})
 
 
 def time_step(fn, warmup: int, steps: int) -> tuple[float, float]:

@@ -106,3 +106,17 @@ def test_stratified_groups():
     s = M.stratified(Y, P, ["a", "a", "a", "b", "b", "b"])
     assert s["a"]["n"] == 3 and s["a"]["accuracy"] == pytest.approx(2 / 3)
     assert M.transit_stratum(0) == "no spectrum" and M.transit_stratum(50) == ">20 transits"
+
+
+def test_macro_f1_weights_split_two_confusable_classes_and_keep_argmax_when_it_is_best():
+    # classes 1 and 2 are confusable: argmax always says 1, though p_2 is higher for the true 2s
+    probs = np.array([[0.8, 0.1, 0.1], [0.8, 0.15, 0.05],
+                      [0.1, 0.50, 0.40], [0.1, 0.52, 0.38],
+                      [0.1, 0.46, 0.44], [0.1, 0.47, 0.43]])
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert M.accuracy_macro_f1(y, probs.argmax(1))["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    w = M.fit_macro_f1_weights(probs, y)
+    assert w[0] == 1.0
+    assert M.accuracy_macro_f1(y, (probs * w).argmax(1))["macro_f1"] == 1.0
+    clear = np.eye(3)[y] * 0.9 + 0.1 / 3  # argmax already perfect: the weights stay 1
+    np.testing.assert_array_equal(M.fit_macro_f1_weights(clear, y), [1.0, 1.0, 1.0])

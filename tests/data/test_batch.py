@@ -31,6 +31,7 @@ def _item(i: int, *, cube=True, graph=True, spectrum=True, text=True, nan_fields
         "input_ids": torch.tensor([BOS_ID] + [10 + i] * (i + 1) + [EOS_ID]) if text else None,
         "numerical_data": num,
         "physics_features": torch.tensor([0.0, 0.5, 0.9, 0.0]),
+        "spectrum_reading": torch.full((11,), float(i + 1)) if spectrum and i != 1 else None,  # 1: no retrieval
         "instellation_wm2": 1361.0 * (i + 1),
         "surface_pressure_bar": 1.0,
         "label": i % 3,
@@ -161,6 +162,8 @@ def test_drop_modality_masks_and_zeroes(mixed_batch):
         assert torch.equal(d.datacube_target, b.datacube_target) and torch.equal(d.labels, b.labels)
     assert torch.count_nonzero(b.drop_modality("datacube").datacube) == 0
     assert torch.count_nonzero(b.drop_modality("spectrum").spectrum) == 0
+    dropped = b.drop_modality("spectrum")  # the retrieval's reading goes with its spectrum
+    assert torch.count_nonzero(dropped.spectrum_reading) == 0 and not dropped.spectrum_reading_mask.any()
     t = b.drop_modality("text")
     assert t.input_ids.shape == b.input_ids.shape and t.attention_mask.sum(1).tolist() == [1, 1, 1, 1]
     assert t.input_ids[:, 0].tolist() == [BOS_ID] * 4 and torch.all(t.input_ids[:, 1:] == PAD_ID)
@@ -184,3 +187,10 @@ def test_to_leaves_the_original_batch_untouched(mixed_batch):
     converted = mixed_batch._map(lambda t: t.double() if t.is_floating_point() else t)
     assert converted.graph.x.dtype == torch.float64 and converted.datacube_stats["mean"].dtype == torch.float64
     assert mixed_batch.graph.x.dtype == torch.float32 and mixed_batch.datacube.dtype == torch.float32
+
+
+def test_spectrum_reading_known_only_with_a_spectrum_and_its_retrieval(mixed_batch):
+    b = mixed_batch  # item 0: spectrum + reading; 1: spectrum, no retrieval; 2, 3: no spectrum
+    assert b.spectrum_reading.shape == (4, 11) and b.spectrum_reading_mask.shape == (4, 11)
+    assert b.spectrum_reading_mask.all(1).tolist() == [True, False, False, False]
+    assert b.spectrum_reading[0].tolist() == [1.0] * 11 and torch.count_nonzero(b.spectrum_reading[1:]) == 0

@@ -12,12 +12,14 @@ from torch_geometric.data import Data
 
 from astrobio.constants import S_EARTH
 from astrobio.data.batch import MODALITIES, MultiModalBatch
-from astrobio.data.dataset import LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, make_dataloader, split_of
+from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, collate_multimodal_batch,
+                                   make_dataloader, split_of)
 from astrobio.data.storage import RealDataStorage
 from astrobio.data.tokenizer import TOKENIZER_FILE, load_tokenizer, train_tokenizer
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
-from astrobio.world.features import physics_features
+from astrobio.world import simulate_runs, survey
+from astrobio.world.features import physics_features, spectrum_reading
 from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, PlanetObserved,
                                   PlanetRun, PlanetTruth)
 
@@ -465,3 +467,19 @@ def test_item_cache_is_bounded_and_returns_equal_items(store):
     assert sum(sizes) == small._cached_bytes
     with pytest.raises(InputValidationError, match="cache_mb"):
         PlanetRunDataset(store, "train", cache_mb=-1)
+
+
+def test_the_spectrum_reading_reaches_the_batch_from_a_store_and_from_memory(tmp_path):
+    runs = simulate_runs(survey.sample_abiotic_population(12, seed=2), seed=2)
+    with RealDataStorage(tmp_path / "s") as st:
+        st.write_runs(runs)
+    stored = PlanetRunDataset(tmp_path / "s", "train", split_fractions=(1.0, 0.0, 0.0))
+    mem = PlanetRunDataset.from_runs(runs, like=stored)
+    for ds in (stored, mem):
+        batch = collate_multimodal_batch([ds[i] for i in range(len(ds))])
+        by_id = {r.run_id: r for r in runs}
+        for i, rid in enumerate(batch.run_ids):
+            r = by_id[rid]
+            assert bool(batch.spectrum_reading_mask[i].all()) == (r.spectrum is not None)
+            expected = np.nan_to_num(spectrum_reading(r.extras)).astype(np.float32)
+            np.testing.assert_array_equal(batch.spectrum_reading[i].numpy(), expected)

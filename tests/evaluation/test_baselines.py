@@ -13,7 +13,8 @@ def _table(rows: list[dict], y) -> RunTable:
         for k, v in r.items():
             obs[i, OBSERVED_NUMERIC_FIELDS.index(k)] = v
     return RunTable(run_ids=[f"r{i}" for i in range(n)], y=np.asarray(y), regression=np.zeros((n, 7)),
-                    observed=obs, spectrum_bins=np.full((n, SPECTRUM_BINS), np.nan), has_spectrum=np.zeros(n, bool),
+                    observed=obs, spectrum_bins=np.full((n, SPECTRUM_BINS), np.nan), reading=np.full((n, 11), np.nan),
+                    has_spectrum=np.zeros(n, bool),
                     texts=["quiet star"] * n, truth=np.zeros((n, 16)), n_transits=np.zeros(n, int),
                     modality_present=np.ones((n, 4), bool))
 

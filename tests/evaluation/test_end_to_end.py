@@ -16,11 +16,13 @@ def test_evaluate_runs_model_ablations_and_every_baseline(trained_run):
     m = evaluate_run(trained_run)
     assert set(m["baselines"]) == {"kopparapu_hz_conservative", "kopparapu_hz_optimistic", "esi_threshold_0.8",
                                    "bioverse_exo_earth_candidate", "lightgbm_tabular_spectrum_text",
-                                   "oracle_true_parameters"}
+                                   "lightgbm_tabular_spectrum_text_reading", "oracle_true_parameters"}
     assert set(m["ablations"]) == {f"without_{x}" for x in ("datacube", "graph", "spectrum", "text")}
     for block in [m["model"]["calibrated"], *m["baselines"].values(), *m["ablations"].values()]:
         assert 0.0 <= block["accuracy"] <= 1.0 and 0.0 <= block["ece"] <= 1.0
     assert m["model"]["temperature"] > 0
+    decision = m["model"]["macro_f1_decision"]
+    assert len(decision["weights"]) == 3 and decision["weights"][0] == 1.0 and 0 <= decision["macro_f1"] <= 1
     curve = m["ceiling_estimate"]["curve"]
     assert [p["n_train"] for p in curve] == sorted(p["n_train"] for p in curve)
     assert curve[-1]["macro_f1"] == m["baselines"]["lightgbm_tabular_spectrum_text"]["macro_f1"]

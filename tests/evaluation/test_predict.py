@@ -140,3 +140,32 @@ def test_mc_dropout_spread_depends_on_seed_only_and_leaves_the_rng_alone(trained
     state = torch.get_rng_state()
     P.predict_truths(loaded, truths, seed=3)
     assert torch.equal(state, torch.get_rng_state())  # predicting leaves the caller's RNG where it was
+
+
+def test_mc_dropout_in_the_heads_samples_the_heads_on_one_trunk_pass(trained_run):
+    import torch
+
+    from astrobio.evaluation import inference
+
+    loaded = load_trained(trained_run)
+    model = loaded.model
+    model.classifier[3].p = 0.3  # the presets' dropout: in the heads only
+    assert inference._dropout_only_in_heads(model)
+    ds = loaded.dataset("train")
+    items = [ds[i] for i in range(4)]
+    collate = ds.collate_fn()
+    torch.manual_seed(5)
+    with torch.no_grad():  # as predict_dataset runs it
+        std = inference._mc_std(model, items, collate, "cpu", (), 8)
+    with torch.no_grad():  # by hand: the eval-mode fused vector, then 8 sampled passes of the classifier
+        fused = model(collate(items), with_language_loss=False)["fused"]
+        torch.manual_seed(5)
+        model.classifier.train()
+        probs = torch.softmax(model.classifier(fused.repeat(8, 1)), -1).reshape(8, 4, -1)
+        model.eval()
+    np.testing.assert_allclose(std, probs.std(0).numpy(), rtol=1e-5, atol=1e-7)
+    assert std.shape == (4, 3) and (std > 0).all()
+    model.fusion.blocks[0].mlp.drop.p = 0.3  # dropout in the trunk: every pass runs the whole model
+    assert not inference._dropout_only_in_heads(model)
+    with torch.no_grad():
+        assert inference._mc_std(model, items, collate, "cpu", (), 4).shape == (4, 3)

@@ -15,7 +15,7 @@ import torch
 
 from astrobio.data.batch import MODALITIES, MultiModalBatch, missing_graph
 from astrobio.data.tokenizer import BOS_ID, PAD_ID
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
 
 LAT, LON, LEV, MONTHS = 8, 16, 5, 12
 SIGMA = torch.tensor([1.0, 0.8, 0.6, 0.4, 0.2])
@@ -99,6 +99,8 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
         graph=Batch.from_data_list(graphs), spectrum=spectrum, input_ids=ids, attention_mask=attn,
         numerical_data=torch.randn(B, F, generator=g) * nmask, numerical_mask=nmask,
         physics_features=torch.randn(B, 4, generator=g),
+        spectrum_reading=torch.randn(B, len(SPECTRUM_READING_FIELDS), generator=g) * mask[:, 2:3],
+        spectrum_reading_mask=mask[:, 2:3].expand(-1, len(SPECTRUM_READING_FIELDS)).clone(),
         instellation_wm2=1361.0 * (0.5 + torch.rand(B, generator=g)),
         surface_pressure_bar=torch.ones(B),
         labels=torch.randint(0, 3, (B,), generator=g),

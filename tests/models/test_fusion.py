@@ -59,3 +59,19 @@ def test_bad_input_raises():
         m({k: torch.randn(3, 8) for k in MODALITIES})
     with pytest.raises(InputValidationError):
         FusionConfig.from_name("giant")
+
+
+def test_unknown_physics_numbers_are_never_read_and_known_ones_matter():
+    m, feats = setup()
+    m.eval()
+    phys = torch.randn(3, 4)
+    known = torch.tensor([[True, False, True, True]] * 3)
+    a = m(feats, None, phys, known)["fused"]
+    garbage = phys.clone()
+    garbage[:, 1] = 1e6  # an unknown value
+    assert torch.equal(a, m(feats, None, garbage, known)["fused"])
+    moved = phys.clone()
+    moved[:, 0] += 1.0  # a known value
+    assert not torch.allclose(a, m(feats, None, moved, known)["fused"])
+    with pytest.raises(InputValidationError, match="physics_features.shape"):
+        m(feats, None, torch.randn(3, 5))

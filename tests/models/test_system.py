@@ -34,7 +34,7 @@ def test_seed_aliases():
 def test_output_contract(batch):
     m = tiny_system()
     out = m(batch)
-    assert set(out) == {"logits", "regression", "modality_weights", "embeddings", "datacube", "graph",
+    assert set(out) == {"fused", "logits", "regression", "modality_weights", "embeddings", "datacube", "graph",
                         "language", "spectrum"}
     assert out["logits"].shape == (4, 3) and out["regression"].shape == (4, 7)
     assert torch.allclose(out["modality_weights"].sum(-1), torch.ones(4))

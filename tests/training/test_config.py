@@ -31,7 +31,7 @@ def test_yaml_round_trip_and_overrides(tmp_path):
 @pytest.mark.parametrize("field,value", [
     ("lr", 0.0), ("lr", float("nan")), ("optimizer", "sgd"), ("precision", "fp8"), ("tracking", "comet"),
     ("batch_size", 0), ("grad_accum_steps", 1.5), ("betas", (0.9, 1.0)), ("warmup_steps", -1),
-    ("patience", -1), ("grad_clip", -1.0), ("min_lr_ratio", 2.0)])
+    ("patience", -1), ("grad_clip", -1.0), ("min_lr_ratio", 2.0), ("select_on", "accuracy")])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(InputValidationError, match=field):
         TrainConfig(**{field: value})

@@ -13,6 +13,7 @@ from trainer_toys import ToyDataset, ToyModel, toy_loader, toy_loss
 
 from astrobio.errors import InputValidationError, TrainingInstabilityError
 from astrobio.training import TrainConfig, Trainer, classification_metrics, cosine_lr_factor, load_checkpoint
+from astrobio.training.trainer import selection_score
 from astrobio.training.trainer import build_optimizer, build_scheduler, memory_stats
 
 
@@ -187,6 +188,19 @@ def test_early_stopping_after_patience(tmp_path):
     cfg = TrainConfig(**{**BASE, "lr": 1e-12, "max_steps": 100, "eval_every": 2, "patience": 2})
     summary = make_trainer(tmp_path, cfg).fit()
     assert summary["stop_reason"] == "early_stopping" and summary["steps"] == 6 and summary["best_step"] == 2
+
+
+def test_selection_on_log_loss_keeps_the_lowest_validation_log_loss(tmp_path):
+    cfg = TrainConfig(**{**BASE, "max_steps": 12, "eval_every": 2, "select_on": "log_loss"})
+    trainer = make_trainer(tmp_path, cfg)
+    summary = trainer.fit()
+    vals = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    vals = [v for v in vals if v.get("kind") == "val"]
+    best = min(vals, key=lambda v: v["val/log_loss"])
+    assert summary["best_step"] == best["step"] and trainer.best_score == pytest.approx(-best["val/log_loss"])
+    assert selection_score({"val/log_loss": 0.5, "val/macro_f1": 0.7}, "log_loss") == -0.5
+    assert selection_score({"val/log_loss": 0.5, "val/macro_f1": 0.7}, "macro_f1") == 0.7
+    assert selection_score({}, "macro_f1") is None
 
 
 def test_gradient_accumulation_matches_large_batch(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from astrobio.world import atmosphere, simulate_runs, solar_system_planet, survey
+from astrobio.world.features import spectrum_reading
 
 GAS_WORDS = re.compile(r"co2|carbon dioxide|ch4|methane|h2o|water vapour|ozone|\bo3\b|oxygen|\bo2\b", re.I)
 
@@ -25,6 +26,7 @@ def _planet(**kw):
 
 
 def _assert_same_inputs(a, b):
+    np.testing.assert_array_equal(spectrum_reading(a.extras), spectrum_reading(b.extras))  # NaN-aware
     np.testing.assert_array_equal(a.datacube_prior, b.datacube_prior)
     assert a.text == b.text
     np.testing.assert_array_equal(a.observed.numeric_vector(), b.observed.numeric_vector())  # NaN-aware

@@ -6,7 +6,7 @@ whole batch without special cases; `modality_mask` says what is real:
 - graph: a single all-zero node with no edges per missing graph. One node (not zero nodes) keeps
   every graph in the PyG `Batch` non-empty, so mean/attention pooling over a graph never divides by
   zero or softmaxes over nothing, and `batch.num_graphs == B` always.
-- spectrum: zeros `[n_bins, 3]`, mask False.
+- spectrum: zeros `[n_bins, 3]`, mask False; its reading (the observer's retrieval) zeros too.
 - text: a single attended `<bos>` token followed by padding. At least one attended token per row keeps
   scaled-dot-product attention from softmaxing an all-masked row into NaN.
 """
@@ -62,6 +62,8 @@ class MultiModalBatch:
     numerical_data: torch.Tensor  # (B, F) float32, standardised, 0 where missing
     numerical_mask: torch.Tensor  # (B, F) bool, True = present
     physics_features: torch.Tensor  # (B, 4) float32
+    spectrum_reading: torch.Tensor  # (B, R) float32, SPECTRUM_READING_FIELDS, 0 where unknown
+    spectrum_reading_mask: torch.Tensor  # (B, R) bool, True = the observer's retrieval of a spectrum gave it
     instellation_wm2: torch.Tensor  # (B,) float32
     surface_pressure_bar: torch.Tensor  # (B,) float32, prior atmosphere
     labels: torch.Tensor  # (B,) int64 habitability_class
@@ -103,8 +105,10 @@ class MultiModalBatch:
             changes["modality_mask"][:, MODALITIES.index(name)] = False
         if "datacube" in drop:
             changes["datacube"] = torch.zeros_like(self.datacube)
-        if "spectrum" in drop:
+        if "spectrum" in drop:  # its retrieval's reading goes with it
             changes["spectrum"] = torch.zeros_like(self.spectrum)
+            changes["spectrum_reading"] = torch.zeros_like(self.spectrum_reading)
+            changes["spectrum_reading_mask"] = torch.zeros_like(self.spectrum_reading_mask)
         if "text" in drop:
             ids = torch.full_like(self.input_ids, PAD_ID)
             ids[:, 0] = BOS_ID

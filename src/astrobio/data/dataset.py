@@ -46,8 +46,9 @@ from astrobio.data.tokenizer import BOS_ID, PAD_ID, TOKENIZER_FILE, ensure_token
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
 from astrobio.io import write_json
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
-from astrobio.world.features import instellation_wm2
-from astrobio.world.types import CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS, PlanetRun
+from astrobio.world.features import instellation_wm2, spectrum_reading
+from astrobio.world.types import (CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS,
+                                  SPECTRUM_READING_FIELDS, PlanetRun)
 
 SPLITS = ("train", "val", "test")
 STATS_VERSION = 1
@@ -209,6 +210,21 @@ def stored_physics_features(a: dict[str, Any], store: Path | None = None) -> np.
                               f"({len(PHYSICS_FEATURES)},) {PHYSICS_FEATURES}")
     _check_finite(a["run_id"], "physics_features", phys)
     return phys
+
+
+def _checked_reading(a: dict[str, Any], run_id: str) -> torch.Tensor | None:
+    """The run's spectrum reading as float32 [R]; None without a spectrum or without a retrieval of it (a run not
+    simulated by the world, e.g. a test's), which collate marks unknown."""
+    if a.get("spectrum") is None or a.get("spectrum_reading") is None:
+        return None
+    reading = np.asarray(a["spectrum_reading"], np.float64)
+    if reading.shape != (len(SPECTRUM_READING_FIELDS),):
+        raise CorruptRunError(run_id, "spectrum_reading", f"has shape {reading.shape}, expected "
+                              f"({len(SPECTRUM_READING_FIELDS)},)")
+    if np.isnan(reading).all():
+        return None
+    _check_finite(run_id, "spectrum_reading", reading)
+    return torch.from_numpy(reading.astype(np.float32))
 
 
 def _check_finite(run_id: str, field: str, x: np.ndarray) -> None:
@@ -377,6 +393,7 @@ class PlanetRunDataset(torch.utils.data.Dataset):
                           if text.strip() else None),
             "numerical_data": torch.from_numpy(num.astype(np.float32)),
             "physics_features": torch.from_numpy(phys.astype(np.float32)),
+            "spectrum_reading": _checked_reading(a, run_id),
             "instellation_wm2": instellation_wm2(phys),
             "surface_pressure_bar": self.prior_surface_pressure_bar,
             "label": class_label(a["labels"], run_id),
@@ -527,7 +544,7 @@ def _arrays_of(run: Any) -> dict[str, Any]:
     return {"run_id": run.run_id, "system": run.system, "resolution": run.resolution, "seed": int(run.seed),
             "datacube_prior": arrays["datacube_prior"], "datacube_true": arrays["datacube_true"],
             "spectrum": arrays["spectrum"], "graph_x": arrays["graph/x"], "graph_edge_index": arrays["graph/edge_index"],
-            "physics_features": arrays["physics_features"],
+            "physics_features": arrays["physics_features"], "spectrum_reading": spectrum_reading(run.extras),
             "coords": dict(run.coords), "text": run.text, "labels": dict(run.labels),
             "observed": run.observed.to_dict()}
 
@@ -580,6 +597,7 @@ def collate_multimodal_batch(items: Sequence[dict[str, Any]], max_text_tokens: i
     numerical = torch.stack([torch.as_tensor(it["numerical_data"], dtype=torch.float32) for it in items])  # (B, F)
     numerical_mask = torch.isfinite(numerical)
     input_ids, attention_mask = _pad_text([it.get("input_ids") for it in items], max_text_tokens)
+    readings = [it.get("spectrum_reading") if it.get("spectrum") is not None else None for it in items]
     first = items[0]
     return MultiModalBatch(
         run_ids=[str(it["run_id"]) for it in items],
@@ -595,6 +613,9 @@ def collate_multimodal_batch(items: Sequence[dict[str, Any]], max_text_tokens: i
         numerical_data=torch.where(numerical_mask, numerical, torch.zeros_like(numerical)),
         numerical_mask=numerical_mask,
         physics_features=torch.stack([torch.as_tensor(it["physics_features"], dtype=torch.float32) for it in items]),
+        spectrum_reading=_stack_or_fill(readings, "spectrum_reading", (len(SPECTRUM_READING_FIELDS),)),
+        spectrum_reading_mask=torch.tensor([[r is not None] * len(SPECTRUM_READING_FIELDS) for r in readings],
+                                           dtype=torch.bool).reshape(len(items), len(SPECTRUM_READING_FIELDS)),
         instellation_wm2=torch.tensor([float(it["instellation_wm2"]) for it in items], dtype=torch.float32),
         surface_pressure_bar=torch.tensor([float(it["surface_pressure_bar"]) for it in items], dtype=torch.float32),
         labels=torch.tensor([int(it["label"]) for it in items], dtype=torch.int64),

@@ -6,7 +6,8 @@
   (Earth's greenhouse warming), the usual catalog practice.
 - Bioverse exo-Earth candidate rule (Bixel & Apai 2021, after Stark et al. 2019): conservative HZ
   and 0.8 S^0.25 <= R <= 1.4 R_earth.
-- LightGBM on the observed tabular features + binned spectrum + TF-IDF text features.
+- LightGBM on the observed tabular features + binned spectrum + TF-IDF text features (optionally + the
+  spectrum's reading by the observer's retrieval).
 - HELA-style random-forest retrieval (Márquez-Neila et al. 2018) of log10 CO2, CH4, O2, H2O from the
   binned spectrum (a regression baseline for the model's regression head).
 - Oracle ceiling: LightGBM on the true planet parameters (not observable; an upper bound).
@@ -90,16 +91,22 @@ def bioverse_eec(t: RunTable) -> np.ndarray:
 
 
 class LightGBMBaseline:
-    """Gradient-boosted trees on observed values + binned spectrum + TF-IDF of the observing log."""
+    """Gradient-boosted trees on observed values + binned spectrum + TF-IDF of the observing log; with
+    `with_reading`, also the observer's spectrum reading (`RunTable.reading`: the retrieval's detection
+    significances and abundances, which the deep model's fusion tokenizes), so the comparison with the deep model
+    can be made on exactly its numbers."""
 
     name = "lightgbm_tabular_spectrum_text"
 
-    def __init__(self, seed: int = 0, n_text_features: int = 64):
-        self.seed, self.n_text = seed, n_text_features
+    def __init__(self, seed: int = 0, n_text_features: int = 64, with_reading: bool = False):
+        self.seed, self.n_text, self.with_reading = seed, n_text_features, with_reading
+        if with_reading:
+            self.name = LightGBMBaseline.name + "_reading"
 
     def _x(self, t: RunTable) -> np.ndarray:
         text = self.vectorizer_.transform(t.texts).toarray()
-        return np.hstack([t.observed, t.spectrum_bins, text]).astype(np.float32)
+        parts = [t.observed, t.spectrum_bins, text] + ([t.reading] if self.with_reading else [])
+        return np.hstack(parts).astype(np.float32)
 
     def fit(self, train: RunTable) -> "LightGBMBaseline":
         from lightgbm import LGBMClassifier
@@ -179,7 +186,7 @@ def classification_baselines(seed: int = 0) -> list:
             RuleBaseline("kopparapu_hz_optimistic", optimistic_hz),
             RuleBaseline("esi_threshold_0.8", esi_rule),
             RuleBaseline("bioverse_exo_earth_candidate", bioverse_eec),
-            LightGBMBaseline(seed), OracleBaseline(seed)]
+            LightGBMBaseline(seed), LightGBMBaseline(seed, with_reading=True), OracleBaseline(seed)]
 
 
 CEILING_FRACTIONS = (0.25, 0.5)  # smaller nested train subsets; the full split is the LightGBM baseline itself

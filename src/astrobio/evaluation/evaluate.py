@@ -1,6 +1,7 @@
 """`astrobio evaluate RUN`: the trained model, its ablations and every baseline on one split.
 
-Temperature scaling is fitted on the validation split and applied to the test split (Guo et al. 2017).
+Temperature scaling is fitted on the validation split and applied to the test split (Guo et al. 2017), and so
+are the macro-F1 decision weights (`astrobio.metrics.fit_macro_f1_weights`), reported beside argmax.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data: str | Path | No
     ds = loaded.dataset(split)
     val = predict_dataset(loaded.model, ds_val, device=device)
     temperature = M.fit_temperature(val["logits"], val["labels"]) if len(ds_val) else 1.0
+    weights = (M.fit_macro_f1_weights(M.softmax(val["logits"], temperature), val["labels"]) if len(ds_val)
+               else np.ones(len(M.CLASS_NAMES)))
     res = predict_dataset(loaded.model, ds, device=device)
     y = res["labels"]
     raw_p, cal_p = M.softmax(res["logits"]), M.softmax(res["logits"], temperature)
@@ -48,6 +51,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data: str | Path | No
         "raw": M.classification_metrics(y, raw_p),
         "calibrated": M.classification_metrics(y, cal_p),
         "temperature": temperature,
+        # argmax(w * p) with class weights fitted on the validation split for macro-F1 (astrobio.metrics)
+        "macro_f1_decision": {"weights": weights.tolist(), **M.accuracy_macro_f1(y, (cal_p * weights).argmax(1))},
         "reliability_before": M.reliability_curve(raw_p, y),
         "reliability_after": M.reliability_curve(cal_p, y),
         "regression": M.regression_metrics(res["regression"], regression_truth, REGRESSION_KEYS),

@@ -1,7 +1,8 @@
-"""Tabular views of planet runs for the baselines: observed values, binned spectra, text features.
+"""Tabular views of planet runs for the baselines: observed values, binned spectra, the spectrum's reading,
+text features.
 
-Baselines see exactly what the model sees (observed parameters, the noisy spectrum, the observing
-log) except the oracle, which sees the true planet parameters.
+Baselines see exactly what the model sees (observed parameters, the noisy spectrum and the observer's
+retrieval of it, the observing log) except the oracle, which sees the true planet parameters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from astrobio.data.storage import RealDataStorage
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS
+from astrobio.world.features import spectrum_reading
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
 
 SPECTRUM_BINS = 48  # coarse log-spaced bins (~PRISM-like resolution over 0.6-12 um)
 TRUE_FEATURES = ("star_teff_k", "star_luminosity_lsun", "instellation_searth", "planet_radius_earth",
@@ -29,6 +31,7 @@ class RunTable:
     regression: np.ndarray  # (N, 7) physical units, REGRESSION_KEYS
     observed: np.ndarray  # (N, F) OBSERVED_NUMERIC_FIELDS, NaN = missing
     spectrum_bins: np.ndarray  # (N, SPECTRUM_BINS) (depth - median) / sigma, NaN when no spectrum
+    reading: np.ndarray  # (N, R) the observer's spectrum reading (SPECTRUM_READING_FIELDS), NaN when no spectrum
     has_spectrum: np.ndarray  # (N,) bool
     texts: list[str]
     truth: np.ndarray  # (N, len(TRUE_FEATURES) + len(TRUE_GASES)) true parameters (oracle only)
@@ -79,6 +82,7 @@ def table_from_runs(runs) -> RunTable:
         regression=np.array([[r.labels[k] for k in REGRESSION_KEYS] for r in runs], dtype=np.float64).reshape(-1, len(REGRESSION_KEYS)),
         observed=np.array([r.observed.numeric_vector() for r in runs], dtype=np.float64).reshape(-1, len(OBSERVED_NUMERIC_FIELDS)),
         spectrum_bins=np.array([bin_spectrum(r.spectrum) for r in runs]).reshape(-1, SPECTRUM_BINS),
+        reading=np.array([spectrum_reading(r.extras) for r in runs]).reshape(-1, len(SPECTRUM_READING_FIELDS)),
         has_spectrum=np.array([r.spectrum is not None for r in runs], dtype=bool),
         texts=[r.text for r in runs],
         truth=np.array([_truth_row(r.truth) for r in runs], dtype=np.float64).reshape(len(runs), -1),

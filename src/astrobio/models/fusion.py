@@ -5,10 +5,12 @@ Every attention layer here names its projections `q_proj`, `k_proj`, `v_proj`, `
 (`astrobio.models.lora`) can target them by name across the whole system.
 
 Fusion: one token per modality (+ modality-type embedding), a learned token substituted for each missing
-modality (so no attention row is ever fully masked), one physics token (HZ position, T_eq, ...), a stack
-of self-attention blocks across these tokens (cross-modal attention), then adaptive per-sample modality
+modality (so no attention row is ever fully masked), one token per physics number (the FT-Transformer's
+feature tokenizer, Gorishniy et al. 2021, "Revisiting Deep Learning Models for Tabular Data", NeurIPS:
+token_j = x_j·w_j + b_j, with a learned per-feature token where the value is missing) and a summary token, a
+stack of self-attention blocks across all of them (cross-modal attention), then adaptive per-sample modality
 weights (softmax over modalities of a gating MLP, missing modalities pushed down by the mask) that mix the
-modality tokens into one fused vector.
+modality tokens into one fused vector, read out together with the summary token.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class FusionConfig:
     mlp_ratio: float = 2.0
     """Hidden width of the block MLPs, as a multiple of `dim`."""
     n_physics: int = 4
-    """Physics features per sample (`MultiModalBatch.physics_features`)."""
+    """Physics numbers per sample, one token each (the system passes physics features, observed values and the
+    spectrum reading: `system.physics_token_width`)."""
     dropout: float = 0.0
     """Dropout in attention and MLPs."""
 
@@ -119,9 +122,13 @@ class CrossModalFusion(nn.Module):
         self.config = config
         D, M = config.dim, len(MODALITIES)
         self.gradient_checkpointing = False
-        self.type_embedding = nn.Parameter(torch.randn(M + 1, D) * 0.02)  # modalities + physics
+        P = config.n_physics
+        self.type_embedding = nn.Parameter(torch.randn(M + 1, D) * 0.02)  # modalities + summary token
         self.missing_token = nn.Parameter(torch.randn(M, D) * 0.02)
-        self.physics_embed = nn.Sequential(nn.Linear(config.n_physics, D), nn.GELU(), nn.Linear(D, D))
+        # feature tokenizer (FT-Transformer): a weight and a bias per physics number, a token where it is missing
+        self.physics_weight = nn.Parameter(torch.randn(P, D) * 0.02)
+        self.physics_bias = nn.Parameter(torch.randn(P, D) * 0.02)
+        self.physics_missing = nn.Parameter(torch.randn(P, D) * 0.02)
         self.blocks = nn.ModuleList(
             Block(D, config.n_heads, config.mlp_ratio, config.dropout) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(D)
@@ -130,10 +137,13 @@ class CrossModalFusion(nn.Module):
         self.out = nn.Linear(2 * D, D)
 
     def forward(self, modality_features: Dict[str, torch.Tensor], modality_mask: Optional[torch.Tensor] = None,
-                physics_features: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+                physics_features: Optional[torch.Tensor] = None,
+                physics_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """modality_features: {name: [B, D]} for every name in MODALITIES; modality_mask: bool [B, 4]
-        (True = present; default all present); physics_features: [B, n_physics] (default zeros).
-        Returns `fused [B, D]`, `modality_weights [B, 4]` (rows sum to 1), `tokens [B, 5, D]`."""
+        (True = present; default all present); physics_features: [B, n_physics] (default zeros); physics_mask:
+        bool [B, n_physics] (True = known; default all known; an unknown value is never read).
+        Returns `fused [B, D]`, `modality_weights [B, 4]` (rows sum to 1), `tokens [B, 5 + n_physics, D]`
+        (modalities, summary, physics numbers)."""
         missing = [m for m in MODALITIES if m not in modality_features]
         if missing:
             raise InputValidationError("modality_features", sorted(modality_features), f"keys {MODALITIES}")
@@ -143,13 +153,20 @@ class CrossModalFusion(nn.Module):
             raise InputValidationError("modality_features dim", D, f"{self.config.dim}")
         if modality_mask is None:
             modality_mask = torch.ones(B, M, dtype=torch.bool, device=feats.device)
+        P = self.config.n_physics
         if physics_features is None:
-            physics_features = feats.new_zeros(B, self.config.n_physics)
+            physics_features = feats.new_zeros(B, P)
+        if physics_features.shape != (B, P):
+            raise InputValidationError("physics_features.shape", tuple(physics_features.shape), f"({B}, {P})")
+        known = (torch.ones_like(physics_features) if physics_mask is None
+                 else physics_mask.to(feats.dtype)).unsqueeze(-1)  # (B, P, 1)
         present = modality_mask.to(feats.dtype).unsqueeze(-1)  # (B, M, 1)
         # Blend (not branch) so every encoder stays in the autograd graph on every batch (DDP).
         tokens = feats * present + self.missing_token * (1.0 - present)  # (B, M, D)
-        phys = self.physics_embed(physics_features).unsqueeze(1)  # (B, 1, D)
-        x = torch.cat([tokens, phys], dim=1) + self.type_embedding  # (B, M+1, D)
+        value = torch.where(known > 0, physics_features.unsqueeze(-1), 0.0)  # (B, P, 1); an unknown value never enters
+        numbers = (value * self.physics_weight + self.physics_bias) * known + self.physics_missing * (1.0 - known)
+        summary = self.type_embedding[M].expand(B, 1, D)  # (B, 1, D) learned query of the physics numbers
+        x = torch.cat([tokens + self.type_embedding[:M], summary, numbers], dim=1)  # (B, M+1+P, D)
         x = self.norm(run_blocks(self.blocks, x, self.gradient_checkpointing and self.training))
         scores = self.gate(x[:, :M]).squeeze(-1) - MISSING_GATE_PENALTY * (1.0 - present.squeeze(-1))  # (B, M)
         weights = torch.softmax(scores, dim=-1)  # (B, M), rows sum to 1 even when all are missing

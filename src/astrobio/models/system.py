@@ -11,7 +11,9 @@ text [B,T] + numbers + spectrum features ─ ConditionedLlama ─ masked mean of
   spectrum encoder's *pooled* features `[B, D_spec]` (`spectral_data`, with the spectrum presence as
   `spectral_mask`), both as prefix tokens; its text feature is the mean of its last hidden states over
   `attention_mask`.
-- The fusion's physics token carries `physics_features` and the observed numbers with their mask, so the
+- The fusion tokenizes every number on its own (FT-Transformer style, `fusion.py`): `physics_features`, the
+  observed values (a learned token where one is unknown) and the observer's reading of the spectrum
+  (`spectrum_reading`: detection significances and retrieved abundances, unknown without a spectrum), so the
   numbers reach the heads even when the text is missing.
 - Every submodule runs on every batch; a missing modality's features are replaced inside the fusion by a
   learned token by blending with the mask, so no parameter is ever unused (DDP-safe).
@@ -34,14 +36,15 @@ from astrobio.models.language import LanguageConfig, RebuiltLLMIntegration, labe
 from astrobio.models.losses import LossConfig
 from astrobio.models.presets import preset_entry
 from astrobio.models.spectrum import SpectrumEncoder, SpectrumEncoderConfig
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
 
 N_PHYSICS_FEATURES = len(PHYSICS_FEATURES)  # MultiModalBatch.physics_features width
+N_READING = len(SPECTRUM_READING_FIELDS)  # MultiModalBatch.spectrum_reading width
 
 
 def physics_token_width(n_numerical: int) -> int:
-    """Inputs of the fusion's physics token: physics features + observed numbers + their mask."""
-    return N_PHYSICS_FEATURES + 2 * n_numerical
+    """Numbers the fusion tokenizes one by one: physics features + observed numbers + the spectrum reading."""
+    return N_PHYSICS_FEATURES + n_numerical + N_READING
 
 
 @dataclass
@@ -81,7 +84,7 @@ class SystemConfig:
         if self.fusion.n_physics != physics_token_width(self.n_numerical):
             raise InputValidationError("fusion.n_physics", self.fusion.n_physics,
                                        f"{physics_token_width(self.n_numerical)} "
-                                       f"({N_PHYSICS_FEATURES} physics + 2 × n_numerical)")
+                                       f"({N_PHYSICS_FEATURES} physics + n_numerical + {N_READING} reading)")
         if self.num_classes < 2 or self.num_regression < 1:
             raise InputValidationError("num_classes/num_regression", (self.num_classes, self.num_regression),
                                        ">= 2 classes and >= 1 regression target")
@@ -131,7 +134,8 @@ def _head(dim: int, out: int, dropout: float) -> nn.Sequential:
 
 
 class UnifiedMultiModalSystem(nn.Module):
-    """forward(batch: MultiModalBatch) → dict `logits [B, C]`, `regression [B, R]`, `modality_weights [B, 4]`,
+    """forward(batch: MultiModalBatch) → dict `fused [B, D]`, `logits [B, C]`, `regression [B, R]`,
+    `modality_weights [B, 4]`,
     `embeddings {modality: [B, D]}`, and the per-encoder output dicts `datacube`, `graph`, `language`,
     `spectrum`."""
 
@@ -180,10 +184,14 @@ class UnifiedMultiModalSystem(nn.Module):
         text = (lm["hidden_states"] * am).sum(1) / am.sum(1).clamp(min=1.0)  # (B, H)
         feats = {"datacube": dc["features"], "graph": gr["graph_embedding"], "spectrum": sp["features"], "text": text}
         emb = {m: self.project[m](feats[m]) for m in MODALITIES}  # each (B, D)
-        nmask = batch.numerical_mask.to(batch.numerical_data.dtype)
-        physics = torch.cat([batch.physics_features, batch.numerical_data * nmask, nmask], dim=-1)  # (B, 4+2F)
-        fu = self.fusion(emb, mask, physics)
+        # one fusion token per number: physics features (always known), observed values (known where measured)
+        # and the spectrum's reading (known where there is a spectrum)
+        physics = torch.cat([batch.physics_features, batch.numerical_data, batch.spectrum_reading], dim=-1)  # (B, P)
+        known = torch.cat([torch.ones_like(batch.physics_features, dtype=torch.bool), batch.numerical_mask,
+                           batch.spectrum_reading_mask], dim=-1)  # (B, P)
+        fu = self.fusion(emb, mask, physics, known)
         return {
+            "fused": fu["fused"],  # (B, D) what the heads read
             "logits": self.classifier(fu["fused"]),  # (B, C)
             "regression": self.regressor(fu["fused"]),  # (B, R)
             "modality_weights": fu["modality_weights"],  # (B, 4)

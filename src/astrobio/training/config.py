@@ -22,7 +22,8 @@ QUANTIZATIONS = ("none", "4bit", "8bit")
 # Fields that change the training trajectory: a resume that changes one of them is no longer exact.
 TRAJECTORY_FIELDS = ("preset", "lr", "min_lr_ratio", "weight_decay", "betas", "optimizer", "warmup_steps",
                      "lr_decay_steps", "batch_size", "grad_accum_steps", "grad_clip", "precision", "seed",
-                     "lora_rank", "lora_targets", "init_language_from", "language_quantization")
+                     "lora_rank", "lora_targets", "init_language_from", "language_quantization", "select_on")
+SELECTION_METRICS = ("macro_f1", "log_loss")
 
 
 @dataclass
@@ -68,7 +69,10 @@ class TrainConfig:
     log_every: int = 10
     """Write a history.jsonl row, tracker scalars and memory stats every this many optimizer steps."""
     patience: int = 0
-    """Stop after this many evaluations without a validation macro-F1 improvement; 0 = never stop early."""
+    """Stop after this many evaluations without a validation improvement (of `select_on`); 0 = never stop early."""
+    select_on: str = "macro_f1"
+    """Validation score that picks `best.pt` and drives `patience`: 'macro_f1' (higher is better) or 'log_loss'
+    (classification cross-entropy, lower is better: far less noisy than macro-F1 on a few hundred runs)."""
     loader_workers: int = 0
     """DataLoader worker processes per training process (0 = load in the training process)."""
     seed: int = 0
@@ -109,6 +113,7 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("tracking", self.tracking, TRACKERS)
         _choice("language_quantization", self.language_quantization, QUANTIZATIONS)
+        _choice("select_on", self.select_on, SELECTION_METRICS)
         if self.language_quantization != "none" and not self.init_language_from:
             raise InputValidationError("language_quantization", self.language_quantization,
                                        "'none' unless --init-language-from names a checkpoint to quantise")

@@ -100,6 +100,15 @@ def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:
     return accuracy_macro_f1(y_true, y_pred, confusion.shape[0])
 
 
+def selection_score(metrics: dict[str, float], select_on: str) -> float | None:
+    """The validation score `TrainConfig.select_on` names, oriented so that higher is better (None: no
+    validation)."""
+    value = metrics.get(f"val/{select_on}")
+    if value is None:
+        return None
+    return -value if select_on == "log_loss" else value
+
+
 def memory_stats(device: torch.device) -> dict[str, float]:
     """Current process RSS (psutil, else /proc/self/statm, else peak RSS from `resource`) and CUDA
     allocated / reserved / peak-allocated memory, in GB."""
@@ -191,7 +200,8 @@ class Trainer:
         # progress state (all saved in checkpoints)
         self.step = 0
         self.epoch, self.batch_index = 0, 0  # micro-batches of `epoch` this rank has consumed
-        self.best_f1, self.best_step, self.evals_without_improvement = -math.inf, 0, 0
+        # best_score: the `select_on` score, higher is better (-log-loss); best_f1: macro-F1 at that evaluation
+        self.best_score, self.best_f1, self.best_step, self.evals_without_improvement = -math.inf, -math.inf, 0, 0
         self.train_time_s, self.samples_seen = 0.0, 0
         self._loader_gen_epoch_state: torch.Tensor | None = None
         self._stop_signal = False
@@ -423,9 +433,10 @@ class Trainer:
     def _evaluate_and_checkpoint(self, tracker, scheduled: bool, rng: dict | None = None) -> dict[str, float]:
         metrics = self.evaluate()
         f1 = metrics.get("val/macro_f1")
-        improved = f1 is not None and f1 > self.best_f1
+        score = selection_score(metrics, self.config.select_on)
+        improved = score is not None and score > self.best_score
         if improved:
-            self.best_f1, self.best_step = f1, self.step
+            self.best_score, self.best_f1, self.best_step = score, f1, self.step
         if scheduled:  # the extra end-of-run evaluation does not count towards patience
             self.evals_without_improvement = 0 if improved else self.evals_without_improvement + 1
         if self.ctx.is_main:
@@ -454,7 +465,7 @@ class Trainer:
                               "batch_size": self.config.batch_size, "world_size": self.ctx.world_size,
                               "loader_generator_epoch_state": self._loader_gen_epoch_state if generator else None},
             "step": self.step,
-            "trainer": {"best_f1": self.best_f1, "best_step": self.best_step,
+            "trainer": {"best_score": self.best_score, "best_f1": self.best_f1, "best_step": self.best_step,
                         "evals_without_improvement": self.evals_without_improvement,
                         "train_time_s": self.train_time_s, "samples_seen": self.samples_seen},
             "config": self.run_config,
@@ -492,7 +503,7 @@ class Trainer:
                         pos["epoch"] + 1)
             self.epoch, self.batch_index = pos["epoch"] + 1, 0
         t = ckpt["trainer"]
-        self.best_f1, self.best_step = t["best_f1"], t["best_step"]
+        self.best_score, self.best_f1, self.best_step = t["best_score"], t["best_f1"], t["best_step"]
         self.evals_without_improvement = t["evals_without_improvement"]
         self.train_time_s, self.samples_seen = t["train_time_s"], t["samples_seen"]
 

@@ -69,6 +69,17 @@ PHYSICS_FEATURES = (
     "log10_prior_surface_pressure_bar",
 )
 
+# The observer's reading of its transmission spectrum (world/features.spectrum_reading), in this order: the
+# retrieval's detection significance of each retrieved gas (asinh of sigma), the observer's atmosphere
+# (log10 VMR, retrieved where constrained, the prior elsewhere, scaled to (log10 x + 6) / 6) and how strongly a
+# clear prior atmosphere would stand out at this precision (asinh of sigma). Undefined (NaN) without a spectrum.
+READING_GASES = ("CO2", "CH4", "H2O", "O3", "O2")  # = world.retrieval.RETRIEVED_GASES (a test holds them equal)
+SPECTRUM_READING_FIELDS = (
+    *(f"asinh_detection_sigma_{g}" for g in READING_GASES),
+    *(f"scaled_log10_observer_vmr_{g}" for g in READING_GASES),
+    "asinh_clear_atmosphere_sigma",
+)
+
 
 @dataclass
 class PlanetTruth:
