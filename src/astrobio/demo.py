@@ -28,6 +28,10 @@ from astrobio.training.config import TrainConfig
 
 DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a validation macro-F1 gain before stopping
 DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single planets)
+# Intra-op threads of the training process. Two, although one loader worker shares the two cores: the loader is
+# busy only in the first epoch (its item cache then serves every batch), so from the second epoch on both cores
+# compute (~1.5x per step on 2 cores; benchmarks/train_compare.py measures the whole training side by side).
+DEMO_TRAIN_THREADS = 2
 
 
 def _step(console, title: str) -> float:
@@ -59,8 +63,7 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
            "--max-steps", str(train_steps), "--batch-size", "16", "--eval-every", "50", "--max-minutes",
            str(train_minutes), "--seed", str(seed), "--loader-workers", "1", "--resume", "auto",
            "--patience", str(DEMO_PATIENCE)]
-    # One core computes, the other feeds batches: a second intra-op thread only contends with the loader.
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(DEMO_TRAIN_THREADS)})
     console.print(f"trained in {time.perf_counter() - t0:.0f} s")
 
     _step(console, "4/6 evaluate: model, ablations and baselines on the test split")

@@ -1,0 +1,94 @@
+"""End-to-end `small` training on 2 CPU cores: this tree's demo training command beside an older checkout's.
+
+Each round runs both trainings (alternating which goes first) as fresh `astrobio train` processes on the same
+store, for the same steps, batch 16, validation every 50 steps, no early stopping. Each side runs the
+command line and threading its own `make demo` uses: the old one as given by `--old-style` (7da8773 and
+earlier: `--data STORE --workers 1` with OMP_NUM_THREADS=1), the new one as `astrobio.demo` runs it now
+(`--loader-workers 1`, `DEMO_TRAIN_THREADS` intra-op threads). The figures are the trainer's own
+`train_summary.json` samples/s (training steps including the wait for batches; validation excluded) and the
+process wall time (start-up and validation included). The table gives medians over `--rounds`.
+
+    git worktree add /tmp/old 7da8773
+    astrobio simulate --out /tmp/store --n 2500 --seed 0 --sim-workers 2
+    .venv/bin/python benchmarks/train_compare.py --old /tmp/old --data /tmp/store --steps 800 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from astrobio.demo import DEMO_TRAIN_THREADS
+
+
+def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[list[str], dict[str, str]]:
+    """The train command line and environment of `label` ('old' or 'new')."""
+    common = ["--preset", "small", "--out", out, "--max-steps", str(steps), "--batch-size", "16",
+              "--eval-every", "50", "--seed", str(seed), "--patience", "0"]
+    if label == "old":
+        return ([sys.executable, "-m", "astrobio.cli", "train", "--data", store, *common, "--workers", "1"],
+                {"OMP_NUM_THREADS": "1"})
+    return ([sys.executable, "-m", "astrobio.cli", "train", store, *common, "--loader-workers", "1"],
+            {"OMP_NUM_THREADS": str(DEMO_TRAIN_THREADS)})
+
+
+def one_run(label: str, src: str | None, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "run")
+        cmd, extra = command(label, args.data, out, args.steps, args.seed)
+        env = {**os.environ, **extra}
+        if src:
+            env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        summary = json.loads(Path(out, "train_summary.json").read_text())
+    return {"code": label, "steps": summary["steps"], "samples_per_s": summary["samples_per_s"],
+            "train_time_s": summary["train_time_s"], "process_wall_s": wall, "load_before": load,
+            "omp_threads": extra["OMP_NUM_THREADS"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--old", required=True, help="an older checkout (its src/ is put first on PYTHONPATH)")
+    p.add_argument("--data", required=True, help="a simulated store both versions read")
+    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the rows and medians as JSON here")
+    args = p.parse_args()
+
+    rows = []
+    for r in range(args.rounds):
+        order = [("old", os.path.join(args.old, "src")), ("new", None)]
+        for label, src in order if r % 2 == 0 else order[::-1]:
+            rows.append({"round": r, **one_run(label, src, args)})
+            x = rows[-1]
+            print(f"round {r} {label}: {x['samples_per_s']:.1f} samples/s in training steps, "
+                  f"{x['process_wall_s']:.0f} s process wall ({x['steps']} steps, load {x['load_before']:.1f})",
+                  flush=True)
+    med = {lab: {k: statistics.median(x[k] for x in rows if x["code"] == lab)
+                 for k in ("samples_per_s", "process_wall_s")} for lab in ("old", "new")}
+    speedup = med["new"]["samples_per_s"] / med["old"]["samples_per_s"]
+    wall_ratio = med["old"]["process_wall_s"] / med["new"]["process_wall_s"]
+    print(f"small, batch 16, {args.steps} steps, {os.cpu_count()} CPUs, medians over {args.rounds} rounds: "
+          f"old {med['old']['samples_per_s']:.1f} vs new {med['new']['samples_per_s']:.1f} samples/s "
+          f"(x{speedup:.2f}); process wall {med['old']['process_wall_s']:.0f} vs {med['new']['process_wall_s']:.0f} s "
+          f"(x{wall_ratio:.2f})")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"rows": rows, "medians": med, "speedup_samples_per_s": speedup,
+                       "speedup_process_wall": wall_ratio, "steps": args.steps, "old": args.old,
+                       "data": args.data}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
