@@ -28,15 +28,20 @@ from pathlib import Path
 from astrobio.demo import DEMO_TRAIN_THREADS
 
 
+def threads_env(n: int) -> dict[str, str]:
+    """OMP, MKL and OpenBLAS thread counts of n (the demo process sets all three: see astrobio.demo)."""
+    return {name: str(n) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
 def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[list[str], dict[str, str]]:
     """The train command line and environment of `label` ('old' or 'new')."""
     common = ["--preset", "small", "--out", out, "--max-steps", str(steps), "--batch-size", "16",
               "--eval-every", "50", "--seed", str(seed), "--patience", "0"]
     if label == "old":
         return ([sys.executable, "-m", "astrobio.cli", "train", "--data", store, *common, "--workers", "1"],
-                {"OMP_NUM_THREADS": "1"})
+                threads_env(1))
     return ([sys.executable, "-m", "astrobio.cli", "train", store, *common, "--loader-workers", "1"],
-            {"OMP_NUM_THREADS": str(DEMO_TRAIN_THREADS)})
+            threads_env(DEMO_TRAIN_THREADS))
 
 
 def one_run(label: str, src: str | None, args) -> dict:

@@ -143,3 +143,16 @@ def test_scaling_doc_slurm_example_builds_the_cluster(tmp_path):
         assert cluster.scheduler_address.startswith("tcp://") and not cluster.workers  # nothing submitted
     finally:
         cluster.close()
+
+
+def test_a_local_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
+    # distributed's nannies write OMP/MKL/OPENBLAS_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_ into the parent's
+    # os.environ and leave them; a later torch in the caller (the demo's training) then ran on one thread
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with simulation.dask_client(None, 2) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert set(client.run(lambda: os.environ.get("OMP_NUM_THREADS")).values()) == {"1"}  # workers keep it
+    assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in os.environ and "MALLOC_TRIM_THRESHOLD_" not in os.environ

@@ -34,6 +34,13 @@ DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single plane
 DEMO_TRAIN_THREADS = 2
 
 
+def train_environment(environ) -> dict[str, str]:
+    """`environ` with the training process's thread counts, `DEMO_TRAIN_THREADS` for OpenMP, MKL and OpenBLAS
+    alike (torch's CPU matrix multiplies obey MKL's count), whatever the caller's environment says."""
+    threads = str(DEMO_TRAIN_THREADS)
+    return {**environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+
+
 def _step(console, title: str) -> float:
     console.rule(f"[bold cyan]{title}")
     return time.perf_counter()
@@ -63,7 +70,7 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
            "--max-steps", str(train_steps), "--batch-size", "16", "--eval-every", "50", "--max-minutes",
            str(train_minutes), "--seed", str(seed), "--loader-workers", "1", "--resume", "auto",
            "--patience", str(DEMO_PATIENCE)]
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(DEMO_TRAIN_THREADS)})
+    subprocess.run(cmd, check=True, env=train_environment(os.environ))
     console.print(f"trained in {time.perf_counter() - t0:.0f} s")
 
     _step(console, "4/6 evaluate: model, ablations and baselines on the test split")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 import warnings
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask.config
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from astrobio.data.storage import RealDataStorage, WrittenShard
@@ -129,13 +131,34 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
         with _scheduler_client(scheduler) as client:
             yield client
         return
-    with warnings.catch_warnings():
-        # The scheduler's HTTP endpoint moves to a free port when 8787 is taken; nothing for the user to do.
-        warnings.filterwarnings("ignore", message="Port .* is already in use")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=workers > 1,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-    with cluster, Client(cluster) as client:
-        yield client
+    with _environment_restored():
+        with warnings.catch_warnings():
+            # The scheduler's HTTP endpoint moves to a free port when 8787 is taken; nothing for the user to do.
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=workers > 1,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as client:
+            yield client
+
+
+@contextmanager
+def _environment_restored() -> Iterator[None]:
+    """Put back, on exit, the variables a LocalCluster's nannies write into this process's environment.
+
+    distributed sets `distributed.nanny.pre-spawn-environ` (OMP/MKL/OPENBLAS_NUM_THREADS=1,
+    MALLOC_TRIM_THRESHOLD_=65536) in the parent's os.environ before spawning workers and leaves it there: every
+    later torch matrix multiply of the caller, and every process it starts, ran on one thread with glibc
+    trimming freed memory back to the OS (the demo's training ran at ~half speed)."""
+    keys = list(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def true_planets(source: str, n: int, seed: int, survey_name: str) -> tuple[list[PlanetTruth], list[tuple[str, str]]]:
