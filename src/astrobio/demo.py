@@ -26,7 +26,7 @@ from astrobio.evaluation.report import write_report
 from astrobio.simulation import print_summary, simulate_to_store
 from astrobio.training.config import TrainConfig
 
-DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a validation macro-F1 gain before stopping
+DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a gain in the preset's select_on score before stopping
 DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single planets)
 # Intra-op threads of the training process. Two, although one loader worker shares the two cores: the loader is
 # busy only in the first epoch (its item cache then serves every batch), so from the second epoch on both cores
