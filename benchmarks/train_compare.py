@@ -2,15 +2,14 @@
 
 Each round runs both trainings (alternating which goes first) as fresh `astrobio train` processes on the same
 store, for the same steps, batch 16, validation every 50 steps, no early stopping. Each side runs the
-command line and threading its own `make demo` uses: the old one as given by `--old-style` (7da8773 and
-earlier: `--data STORE --workers 1` with OMP_NUM_THREADS=1), the new one as `astrobio.demo` runs it now
-(`--loader-workers 1`, `DEMO_TRAIN_THREADS` intra-op threads). The figures are the trainer's own
+command line and threading its own `make demo` uses: the old one as 7da8773 ran it (`--data STORE --workers 1`,
+one thread), the new one as `astrobio.demo` runs it now (`--loader-workers 1`, `DEMO_TRAIN_THREADS` threads). The figures are the trainer's own
 `train_summary.json` samples/s (training steps including the wait for batches; validation excluded) and the
 process wall time (start-up and validation included). The table gives medians over `--rounds`.
 
     git worktree add /tmp/old 7da8773
     astrobio simulate --out /tmp/store --n 2500 --seed 0 --sim-workers 2
-    .venv/bin/python benchmarks/train_compare.py --old /tmp/old --data /tmp/store --steps 800 --rounds 3
+    .venv/bin/python benchmarks/train_compare.py --old /tmp/old --data /tmp/store --steps 400 --rounds 3
 """
 
 from __future__ import annotations
@@ -25,12 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from astrobio.demo import DEMO_TRAIN_THREADS
-
-
-def threads_env(n: int) -> dict[str, str]:
-    """OMP, MKL and OpenBLAS thread counts of n (the demo process sets all three: see astrobio.demo)."""
-    return {name: str(n) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+from astrobio.demo import train_environment
 
 
 def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[list[str], dict[str, str]]:
@@ -39,9 +33,9 @@ def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[li
               "--eval-every", "50", "--seed", str(seed), "--patience", "0"]
     if label == "old":
         return ([sys.executable, "-m", "astrobio.cli", "train", "--data", store, *common, "--workers", "1"],
-                threads_env(1))
+                train_environment({}, 1))
     return ([sys.executable, "-m", "astrobio.cli", "train", store, *common, "--loader-workers", "1"],
-            threads_env(DEMO_TRAIN_THREADS))
+            train_environment({}))
 
 
 def one_run(label: str, src: str | None, args) -> dict:

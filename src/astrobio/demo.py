@@ -34,11 +34,11 @@ DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single plane
 DEMO_TRAIN_THREADS = 2
 
 
-def train_environment(environ) -> dict[str, str]:
-    """`environ` with the training process's thread counts, `DEMO_TRAIN_THREADS` for OpenMP, MKL and OpenBLAS
-    alike (torch's CPU matrix multiplies obey MKL's count), whatever the caller's environment says."""
-    threads = str(DEMO_TRAIN_THREADS)
-    return {**environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+def train_environment(environ, threads: int = DEMO_TRAIN_THREADS) -> dict[str, str]:
+    """`environ` with the training process's thread counts, `threads` for OpenMP, MKL and OpenBLAS alike
+    (torch's CPU matrix multiplies obey MKL's count), whatever the caller's environment says."""
+    n = str(threads)
+    return {**environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
 def _step(console, title: str) -> float:
