@@ -13,7 +13,7 @@ import torch
 
 from astrobio.data.annotation import ComprehensiveDataAnnotationSystem
 from astrobio.data.repair import repair_store, scan_store
-from astrobio.data.storage import RealDataStorage, content_hash, row_from_group, run_arrays, stored_content_hash
+from astrobio.data.storage import READ_METADATA_CACHE_BYTES, RealDataStorage, content_hash, row_from_group, run_arrays, stored_content_hash
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 
 
@@ -48,6 +48,18 @@ def test_exact_round_trip(store_path, runs):
             assert back.coords[k].dtype == v.dtype and np.array_equal(back.coords[k], v)
         assert back.extras == {"runaway": False, "esi": 0.91, "hz_au": [0.4, 0.9]}
         assert (back.resolution, back.seed, back.system) == (run.resolution, run.seed, run.system)
+
+
+def test_shards_opened_for_reading_cap_their_metadata_cache(store_path, runs):
+    # HDF5's default lets each open shard's metadata cache grow to 32 MiB; a store keeps every shard open
+    RealDataStorage(store_path).write_runs(runs)
+    with h5py.File(store_path / "shard-00000.h5", "r") as plain:
+        assert plain.id.get_mdc_config().max_size == 32 * 2**20  # what the cap replaces
+    store = RealDataStorage(store_path)
+    store.load_arrays(runs[0].run_id)
+    (f,) = store._files.values()
+    assert f.id.get_mdc_config().max_size == READ_METADATA_CACHE_BYTES == 2**20
+    assert f.id.get_mdc_size()[2] <= READ_METADATA_CACHE_BYTES
 
 
 def test_index_rows_meta_and_fast_path(store_path, runs):
