@@ -45,29 +45,6 @@ def test_stem_is_periodic_in_longitude_and_month():
     assert torch.allclose(rolled, torch.roll(s, shifts=(3, 5), dims=(2, 4)), atol=1e-5)
 
 
-def test_fast_convolutions_equal_the_grouped_3d_convolutions_of_the_same_weights():
-    # the stem, patch embedding and skip run as dense 2-D convolutions / matmuls on the Conv3d modules' weights;
-    # the reference is those modules applied as defined (grouped Conv3d), on the padded input the stem builds
-    m = tiny(stem_channels=3, dim=8, n_heads=2)
-    x = torch.randn(2, 2, 12, 8, 16, 5, dtype=torch.float64)
-    m = m.double()
-    B, V, T, H, W, L = x.shape
-    r = x.permute(0, 1, 5, 2, 3, 4).reshape(B, V * L, T, H, W)
-    r = torch.cat([r[..., -1:], r, r[..., :1]], dim=-1)
-    r = torch.cat([r[..., :1, :], r, r[..., -1:, :]], dim=-2)
-    r = torch.nn.functional.gelu(m.spatial_conv(r))
-    r = torch.cat([r[:, :, -1:], r, r[:, :, :1]], dim=2)
-    r = torch.nn.functional.gelu(m.temporal_conv(r))
-    s = m._stem(x)
-    assert torch.allclose(s, r, atol=1e-12)
-    patches = m.patch_embed(s).view(B, V, m.config.dim, -1).permute(0, 3, 1, 2)  # (B, N, V, D)
-    assert torch.allclose(m._patch_tokens(s), patches, atol=1e-12)
-    torch.nn.init.zeros_(m.head.weight)
-    torch.nn.init.zeros_(m.head.bias)  # the reconstruction is then prior + the 1x1x1 skip convolution
-    skip = m.skip(s).view(B, 2, L, T, H, W).permute(0, 1, 3, 4, 5, 2)
-    assert torch.allclose(m(x)["reconstruction"], x + skip, atol=1e-12)
-
-
 def test_latitude_weighted_mse_exact():
     lat = torch.tensor([-60.0, 0.0, 60.0])  # cos = 0.5, 1, 0.5 → weights 0.75, 1.5, 0.75
     pred = torch.zeros(1, 3, 1, 1)

@@ -75,14 +75,6 @@ def sincos_3d(t: int, h: int, w: int, dim: int, device=None) -> torch.Tensor:
     return F.pad(pe, (0, dim - 3 * d))
 
 
-def _per_variable(conv, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
-    """A grouped convolution as `groups` dense ones concatenated along channels (dense kernels are the fast
-    path of oneDNN on CPU; grouped ones with a few channels per group are not)."""
-    cin, cout = x.shape[1] // groups, weight.shape[0] // groups
-    return torch.cat([conv(x[:, g * cin:(g + 1) * cin], weight[g * cout:(g + 1) * cout], bias[g * cout:(g + 1) * cout])
-                      for g in range(groups)], dim=1)
-
-
 def latitude_weighted_mse(pred: torch.Tensor, target: torch.Tensor, lat_deg: torch.Tensor) -> torch.Tensor:
     """MSE with cos(latitude) area weights normalised to mean 1 (WeatherBench, Rasp et al. 2020).
 
@@ -131,30 +123,12 @@ class ClimateDatacubeModel(nn.Module):
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         B, V, T, H, W, L = x.shape
-        C = self.config.stem_channels
-        # The Conv3d modules hold the weights; the convolutions run as one dense 2-D convolution per variable
-        # (months folded into the batch for the (1, 3, 3) kernel, lat×lon flattened for the (3, 1, 1) one):
-        # the same sums, ~2x faster than grouped 3-D convolutions on CPU in forward + backward.
-        s = x.permute(0, 2, 1, 5, 3, 4).reshape(B * T, V * L, H, W)  # levels folded into channels
+        s = x.permute(0, 1, 5, 2, 3, 4).reshape(B, V * L, T, H, W)  # levels folded into channels
         s = torch.cat([s[..., -1:], s, s[..., :1]], dim=-1)  # periodic longitude
         s = torch.cat([s[..., :1, :], s, s[..., -1:, :]], dim=-2)  # latitude edges (poles): replicate
-        s = F.gelu(_per_variable(F.conv2d, s, self.spatial_conv.weight[:, :, 0], self.spatial_conv.bias, V))
-        s = s.view(B, T, V * C, H * W).transpose(1, 2)  # (B, V*C, T, H*W)
+        s = F.gelu(self.spatial_conv(s))  # (B, V*C, T, H, W)
         s = torch.cat([s[:, :, -1:], s, s[:, :, :1]], dim=2)  # periodic annual cycle
-        s = F.gelu(_per_variable(F.conv2d, s, self.temporal_conv.weight[..., 0], self.temporal_conv.bias, V))
-        return s.view(B, V * C, T, H, W)
-
-    def _patch_tokens(self, s: torch.Tensor) -> torch.Tensor:
-        """Grouped patch embedding (kernel = stride = patch) as one batched matmul per variable:
-        s [B, V*C, T, H, W] → [B, N, V, D] (N patches in (t, h, w) order)."""
-        c = self.config
-        B, _, T, H, W = s.shape
-        V, C, D, (pt, ph, pw) = len(c.var_names), c.stem_channels, c.dim, c.patch_size
-        p = s.view(B, V, C, T // pt, pt, H // ph, ph, W // pw, pw).permute(1, 0, 3, 5, 7, 2, 4, 6, 8)
-        p = p.reshape(V, -1, C * pt * ph * pw)  # (V, B*N, C*pt*ph*pw)
-        w = self.patch_embed.weight.view(V, D, C * pt * ph * pw)
-        out = torch.baddbmm(self.patch_embed.bias.view(V, 1, D), p, w.transpose(1, 2))  # (V, B*N, D)
-        return out.view(V, B, -1, D).permute(1, 2, 0, 3)  # (B, N, V, D)
+        return F.gelu(self.temporal_conv(s))  # (B, V*C, T, H, W)
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """x: [B, V, T, lat, lon, L] (normalised prior cube) → `reconstruction [B, out_vars, T, lat, lon, L]`,
@@ -165,7 +139,8 @@ class ClimateDatacubeModel(nn.Module):
         D, (pt, ph, pw) = c.dim, c.patch_size
         t, h, w = T // pt, H // ph, W // pw
         s = self._stem(x)  # (B, V*C, T, H, W)
-        p = self._patch_tokens(s) + self.var_embedding  # (B, N, V, D)
+        p = self.patch_embed(s).view(B, V, D, t * h * w)  # (B, V, D, N)
+        p = p.permute(0, 3, 1, 2) + self.var_embedding  # (B, N, V, D)
         N = t * h * w
         q = self.agg_query.expand(B * N, 1, D)
         tok = self.agg_attn(q, p.reshape(B * N, V, D)).view(B, N, D)  # variables → one token per patch
@@ -175,6 +150,5 @@ class ClimateDatacubeModel(nn.Module):
         O = c.out_vars
         d = self.head(tok).view(B, t, h, w, O, L, pt, ph, pw)
         d = d.permute(0, 4, 5, 1, 6, 2, 7, 3, 8).reshape(B, O * L, T, H, W)
-        skip = torch.einsum("bcthw,oc->bothw", s, self.skip.weight.flatten(1)) + self.skip.bias.view(-1, 1, 1, 1)
-        d = (d + skip).view(B, O, L, T, H, W).permute(0, 1, 3, 4, 5, 2)  # (B, O, T, H, W, L)
+        d = (d + self.skip(s)).view(B, O, L, T, H, W).permute(0, 1, 3, 4, 5, 2)  # (B, O, T, H, W, L)
         return {"reconstruction": x[:, :O] + d, "features": tok.mean(1), "tokens": tok}
