@@ -20,7 +20,9 @@ for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside 
   early stopping on the slice's macro-F1 (patience), the best checkpoint scored. Its training stops at a CPU-time
   budget per size (`--budget-s`, process CPU seconds, measured by a watchdog that sends the trainer's documented
   clean-stop signal) or on the plateau, whichever is first. The cosine schedule is planned on
-  `budget x --steps-per-cpu-s` steps. Normalisation statistics and the tokenizer are those of the store's hash
+  `budget x --steps-per-cpu-s` steps. `--budget-steps` (one per size) gives a fixed step budget instead: the
+  cosine runs to exactly those steps and no CPU budget applies, so rows compare across machines (a CPU-second
+  budget buys ~half the steps on a machine twice as slow). Normalisation statistics and the tokenizer are those of the store's hash
   train split (never a test run; `PlanetRunDataset` writes them beside the store as `astrobio train` does),
   taken once and saved in `--work` so every leg uses the same.
 - lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
@@ -233,10 +235,11 @@ class CpuBudget:
             raise SystemExit(143)
 
 
-def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget_s: float, work: Path,
-               drop: tuple[str, ...] = ()) -> dict:
+def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget: tuple[float, int],
+               work: Path, drop: tuple[str, ...] = ()) -> dict:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`;
-    with `drop`, train, validate and test without those modalities."""
+    with `drop`, train, validate and test without those modalities. `budget`: (CPU seconds, steps); a step
+    budget > 0 plans the schedule on it and lifts the CPU budget."""
     import shutil
 
     import torch
@@ -250,7 +253,10 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     work.mkdir(parents=True, exist_ok=True)
     out_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"deep-n{len(train_ids) + len(val_ids)}-seed{seed}"
                                     f"{''.join('-no-' + m for m in drop)}-"))
-    steps = max(int(budget_s * args.steps_per_cpu_s), 50)
+    budget_s, budget_steps = budget
+    steps = budget_steps or max(int(budget_s * args.steps_per_cpu_s), 50)
+    if budget_steps:
+        budget_s = float("inf")
     lr = {"lr": args.lr} if args.lr else {}
     cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, batch_size=args.batch_size, **lr,
                                  eval_every=args.eval_every, log_every=args.eval_every, patience=args.patience,
@@ -265,10 +271,10 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     train, val = RunSubset(runs, train_ids, drop), RunSubset(runs, val_ids, drop)
     trainer = Trainer(model, loss_fn, train, val, cfg, out_dir)
     t0 = time.perf_counter()
-    with CpuBudget(budget_s) as budget:
+    with CpuBudget(budget_s) as watchdog:
         summary = trainer.fit()
     wall = time.perf_counter() - t0
-    if summary["stop_reason"] == "sigterm" and not budget.fired:  # stopped from outside: not a row to keep
+    if summary["stop_reason"] == "sigterm" and not watchdog.fired:  # stopped from outside: not a row to keep
         raise SystemExit(143)
     model.load_state_dict(load_checkpoint(out_dir / "checkpoints" / "best.pt")["model"])
     model.eval()
@@ -279,9 +285,10 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     row = calibrated_scores(M.softmax(v["logits"]), v["labels"], M.softmax(t["logits"]), test_table)
     row["training"] = {"preset": cfg.preset, "batch_size": cfg.batch_size, "planned_steps": steps,
                        "steps": summary["steps"], "best_step": summary["best_step"],
-                       "stop_reason": "cpu_budget" if budget.fired else summary["stop_reason"],
+                       "stop_reason": "cpu_budget" if watchdog.fired else summary["stop_reason"],
                        "samples_seen": summary["samples_seen"], "epochs": summary["samples_seen"] / len(train),
-                       "budget_cpu_s": budget_s, "cpu_s": budget.used, "wall_s": wall,
+                       "budget_cpu_s": budget_s if budget_s != float("inf") else None,
+                       "budget_steps": budget_steps or None, "cpu_s": watchdog.used, "wall_s": wall,
                        "best_val_macro_f1": summary["best_val_macro_f1"], "select_on": cfg.select_on,
                        "without": list(drop),
                        "n_fit": len(train_ids), "n_val": len(val_ids), "torch_threads": torch.get_num_threads()}
@@ -514,6 +521,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--preset", default="small")
     ap.add_argument("--budget-s", default="100,250,600,900", help="deep model CPU seconds per size (one per size)")
+    ap.add_argument("--budget-steps", help="deep model: a fixed step budget per size (one per size; replaces "
+                    "--budget-s, comparable across machines)")
     ap.add_argument("--steps-per-cpu-s", type=float, default=4.6,
                     help="optimizer steps per CPU second expected; plans the cosine schedule on the budget")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -542,8 +551,11 @@ def main() -> None:
         raise SystemExit(f"--methods: one or more of {METHODS}")
     deep = [m for m in methods if m == "deep" or m in ABLATIONS]
     budgets = [float(b) for b in args.budget_s.split(",")] if deep else [0.0] * len(sizes)
-    if len(budgets) != len(sizes):
-        raise SystemExit(f"--budget-s needs one value per size ({len(sizes)}), got {len(budgets)}")
+    step_budgets = [int(b) for b in args.budget_steps.split(",")] if args.budget_steps else [0] * len(sizes)
+    if args.budget_steps:
+        budgets = [0.0] * len(sizes)
+    if len(budgets) != len(sizes) or len(step_budgets) != len(sizes):
+        raise SystemExit(f"--budget-s/--budget-steps need one value per size ({len(sizes)})")
 
     import torch
 
@@ -575,11 +587,14 @@ def main() -> None:
            "first_systems": args.max_systems or None, "pool_runs": len(pool_ids), "deep_preset": args.preset,
            "deep_batch_size": args.batch_size, "deep_eval_every": args.eval_every, "deep_patience": args.patience,
            "deep_select_on": args.select_on, "deep_lr": args.lr or None,
-           "deep_budget_cpu_s": dict(zip(map(str, sizes), budgets)), "deep_steps_per_cpu_s": args.steps_per_cpu_s,
+           "deep_budget_cpu_s": None if args.budget_steps else dict(zip(map(str, sizes), budgets)),
+           "deep_steps_per_cpu_s": args.steps_per_cpu_s,
+           "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
            "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb}
     result = load_results(args.out, header)
     done = {(r["method_family"], r["n_train"], r["seed"]) for r in result["rows"]}
-    todo = [(m, n, b, s) for n, b in zip(sizes, budgets) for s in seeds for m in methods if (m, n, s) not in done]
+    todo = [(m, n, b, s) for n, b in zip(sizes, zip(budgets, step_budgets)) for s in seeds for m in methods
+            if (m, n, s) not in done]
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
     test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
     pool_table, pool_pos, runs, test_ds = None, None, None, None

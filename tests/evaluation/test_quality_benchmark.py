@@ -77,6 +77,26 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     assert {r["n_train"] for r in grown["rows"]} == {10, 16, 24}
 
 
+def test_a_step_budget_runs_exactly_its_steps_without_a_cpu_budget(quality, eval_store, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(eval_store, store)
+    out = tmp_path / "quality.json"
+    common = ["quality.py", "--store", str(store), "--seeds", "0", "--n-test", "8", "--work", str(tmp_path / "work"),
+              "--out", str(out), "--methods", "deep", "--preset", "tiny", "--batch-size", "4", "--eval-every", "3",
+              "--max-val", "3"]
+    monkeypatch.setattr(sys, "argv", common + ["--sizes", "16", "--budget-steps", "6"])
+    quality.main()
+    result = json.loads(out.read_text())
+    (row,) = result["rows"]
+    t = row["training"]
+    assert (t["steps"], t["planned_steps"], t["budget_steps"], t["budget_cpu_s"]) == (6, 6, 6, None)
+    assert t["stop_reason"] == "max_steps"
+    assert result["legs"][0]["deep_budget_steps"] == {"16": 6} and result["legs"][0]["deep_budget_cpu_s"] is None
+    monkeypatch.setattr(sys, "argv", common + ["--sizes", "16,24", "--budget-steps", "6"])
+    with pytest.raises(SystemExit, match="one value per size"):
+        quality.main()
+
+
 def test_legs_side_by_side_keep_each_others_rows(quality, tmp_path):
     header = {"store": "/s", "test_set_sha256": "abc", "git_revision": "r1", "test_runs": 1, "store_runs": 2}
     out, info = tmp_path / "q.json", tmp_path / "missing.json"
