@@ -2,7 +2,8 @@
 trained on growing subsets of ONE simulated store and scored on one fixed test set.
 
     .venv/bin/python benchmarks/quality.py --store DIR [--sizes 1000,4000,16000,32000] [--seeds 0,1,2]
-        [--n-test 3000] [--preset small] [--budget-s 100,250,600,900] [--methods deep,lightgbm,rules,oracle]
+        [--n-test 3000] [--preset small] [--budget-s 100,250,600,900 | --budget-steps N,...]
+        [--methods deep,lightgbm,rules,oracle]
         [--work /tmp/quality] [--out docs/measurements/quality.json]
 
 Split, by planetary system (planets of one star never straddle two sets): the store's systems are hashed as the
