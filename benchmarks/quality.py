@@ -23,9 +23,9 @@ for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside 
   clean-stop signal) or on the plateau, whichever is first. The cosine schedule is planned on
   `budget x --steps-per-cpu-s` steps. `--budget-steps` (one per size) gives a fixed step budget instead: the
   cosine runs to exactly those steps and no CPU budget applies, so rows compare across machines (a CPU-second
-  budget buys ~half the steps on a machine twice as slow). Normalisation statistics and the tokenizer are those of the store's hash
-  train split (never a test run; `PlanetRunDataset` writes them beside the store as `astrobio train` does),
-  taken once and saved in `--work` so every leg uses the same.
+  budget buys ~half the steps on a machine twice as slow). Normalisation statistics and the tokenizer are those
+  of the store's hash train split (never a test run; `PlanetRunDataset` writes them beside the store as
+  `astrobio train` does), taken once and saved in `--work` so every leg uses the same.
 - lightgbm: `LightGBMBaseline` (observed values + binned spectrum + TF-IDF of the observing log).
 - lightgbm_reading: the same with the observer's spectrum reading (the retrieval's detection significances and
   abundances), which the deep model's fusion also tokenizes: the comparison on exactly the deep model's numbers.
@@ -256,8 +256,6 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                                     f"{''.join('-no-' + m for m in drop)}-"))
     budget_s, budget_steps = budget
     steps = budget_steps or max(int(budget_s * args.steps_per_cpu_s), 50)
-    if budget_steps:
-        budget_s = float("inf")
     lr = {"lr": args.lr} if args.lr else {}
     cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, batch_size=args.batch_size, **lr,
                                  eval_every=args.eval_every, log_every=args.eval_every, patience=args.patience,
@@ -272,7 +270,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     train, val = RunSubset(runs, train_ids, drop), RunSubset(runs, val_ids, drop)
     trainer = Trainer(model, loss_fn, train, val, cfg, out_dir)
     t0 = time.perf_counter()
-    with CpuBudget(budget_s) as watchdog:
+    with CpuBudget(float("inf") if budget_steps else budget_s) as watchdog:
         summary = trainer.fit()
     wall = time.perf_counter() - t0
     if summary["stop_reason"] == "sigterm" and not watchdog.fired:  # stopped from outside: not a row to keep
@@ -288,7 +286,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                        "steps": summary["steps"], "best_step": summary["best_step"],
                        "stop_reason": "cpu_budget" if watchdog.fired else summary["stop_reason"],
                        "samples_seen": summary["samples_seen"], "epochs": summary["samples_seen"] / len(train),
-                       "budget_cpu_s": budget_s if budget_s != float("inf") else None,
+                       "budget_cpu_s": None if budget_steps else budget_s,
                        "budget_steps": budget_steps or None, "cpu_s": watchdog.used, "wall_s": wall,
                        "best_val_macro_f1": summary["best_val_macro_f1"], "select_on": cfg.select_on,
                        "without": list(drop),
@@ -551,10 +549,8 @@ def main() -> None:
     if set(methods) - set(METHODS):
         raise SystemExit(f"--methods: one or more of {METHODS}")
     deep = [m for m in methods if m == "deep" or m in ABLATIONS]
-    budgets = [float(b) for b in args.budget_s.split(",")] if deep else [0.0] * len(sizes)
     step_budgets = [int(b) for b in args.budget_steps.split(",")] if args.budget_steps else [0] * len(sizes)
-    if args.budget_steps:
-        budgets = [0.0] * len(sizes)
+    budgets = [float(b) for b in args.budget_s.split(",")] if deep and not args.budget_steps else [0.0] * len(sizes)
     if len(budgets) != len(sizes) or len(step_budgets) != len(sizes):
         raise SystemExit(f"--budget-s/--budget-steps need one value per size ({len(sizes)})")
 
