@@ -1,11 +1,15 @@
 """End-to-end `small` training on 2 CPU cores: this tree's demo training command beside an older checkout's.
 
-Each round runs both trainings (alternating which goes first) as fresh `astrobio train` processes on the same
-store, for the same steps, batch 16, validation every 50 steps, no early stopping. Each side runs the
-command line and threading its own `make demo` uses: the old one as 7da8773 ran it (`--data STORE --workers 1`,
-one thread), the new one as `astrobio.demo` runs it now (`--loader-workers 1`, `DEMO_TRAIN_THREADS` threads). The figures are the trainer's own
-`train_summary.json` samples/s (training steps including the wait for batches; validation excluded) and the
-process wall time (start-up and validation included). The table gives medians over `--rounds`.
+Each round runs three trainings (in a rotating order) as fresh processes on the same store, for the same
+steps, global batch 16, validation every 50 steps, no early stopping:
+- old: the command and threading 7da8773's demo used (`--data STORE --workers 1`, one thread);
+- single: this tree's trainer as one process, two intra-op threads, one loader worker (the demo until
+  2026-12-03);
+- new: the demo's command now (`astrobio.demo.train_command`: DEMO_TRAIN_RANKS data-parallel ranks under
+  `torch.distributed.run`, one thread each, per-rank batch 16 / ranks).
+The figures are the trainer's own `train_summary.json` samples/s (training steps including the wait for
+batches, all ranks counted; validation excluded) and the process wall time (start-up, rendezvous and
+validation included). The table gives medians over `--rounds`.
 
     git worktree add /tmp/old 7da8773
     astrobio simulate --out /tmp/store --n 2500 --seed 0 --sim-workers 2
@@ -24,18 +28,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from astrobio.demo import train_environment
+from astrobio.demo import train_command, train_environment
+
+LABELS = ("old", "single", "new")
 
 
 def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[list[str], dict[str, str]]:
-    """The train command line and environment of `label` ('old' or 'new')."""
+    """The train command line and environment of `label` (one of LABELS)."""
+    if label == "new":
+        return train_command(Path(store), Path(out), "small", steps, 0, seed, 0, {})
     common = ["--preset", "small", "--out", out, "--max-steps", str(steps), "--batch-size", "16",
               "--eval-every", "50", "--seed", str(seed), "--patience", "0"]
     if label == "old":
         return ([sys.executable, "-m", "astrobio.cli", "train", "--data", store, *common, "--workers", "1"],
                 train_environment({}, 1))
     return ([sys.executable, "-m", "astrobio.cli", "train", store, *common, "--loader-workers", "1"],
-            train_environment({}))
+            train_environment({}, 2))
 
 
 def one_run(label: str, src: str | None, args) -> dict:
@@ -52,7 +60,7 @@ def one_run(label: str, src: str | None, args) -> dict:
         summary = json.loads(Path(out, "train_summary.json").read_text())
     return {"code": label, "steps": summary["steps"], "samples_per_s": summary["samples_per_s"],
             "train_time_s": summary["train_time_s"], "process_wall_s": wall, "load_before": load,
-            "omp_threads": extra["OMP_NUM_THREADS"]}
+            "omp_threads": extra["OMP_NUM_THREADS"], "world_size": summary["world_size"]}
 
 
 def main() -> None:
@@ -67,21 +75,21 @@ def main() -> None:
 
     rows = []
     for r in range(args.rounds):
-        order = [("old", os.path.join(args.old, "src")), ("new", None)]
-        for label, src in order if r % 2 == 0 else order[::-1]:
+        order = [(label, os.path.join(args.old, "src") if label == "old" else None) for label in LABELS]
+        for label, src in order[r % 3:] + order[:r % 3]:
             rows.append({"round": r, **one_run(label, src, args)})
             x = rows[-1]
             print(f"round {r} {label}: {x['samples_per_s']:.1f} samples/s in training steps, "
                   f"{x['process_wall_s']:.0f} s process wall ({x['steps']} steps, load {x['load_before']:.1f})",
                   flush=True)
     med = {lab: {k: statistics.median(x[k] for x in rows if x["code"] == lab)
-                 for k in ("samples_per_s", "process_wall_s")} for lab in ("old", "new")}
-    speedup = med["new"]["samples_per_s"] / med["old"]["samples_per_s"]
-    wall_ratio = med["old"]["process_wall_s"] / med["new"]["process_wall_s"]
-    print(f"small, batch 16, {args.steps} steps, {os.cpu_count()} CPUs, medians over {args.rounds} rounds: "
-          f"old {med['old']['samples_per_s']:.1f} vs new {med['new']['samples_per_s']:.1f} samples/s "
-          f"(x{speedup:.2f}); process wall {med['old']['process_wall_s']:.0f} vs {med['new']['process_wall_s']:.0f} s "
-          f"(x{wall_ratio:.2f})")
+                 for k in ("samples_per_s", "process_wall_s")} for lab in LABELS}
+    speedup = {lab: med[lab]["samples_per_s"] / med["old"]["samples_per_s"] for lab in LABELS}
+    wall_ratio = {lab: med["old"]["process_wall_s"] / med[lab]["process_wall_s"] for lab in LABELS}
+    print(f"small, global batch 16, {args.steps} steps, {os.cpu_count()} CPUs, medians over {args.rounds} rounds:")
+    for lab in LABELS:
+        print(f"  {lab:6s} {med[lab]['samples_per_s']:6.1f} samples/s (x{speedup[lab]:.2f}), "
+              f"process wall {med[lab]['process_wall_s']:.0f} s (x{wall_ratio[lab]:.2f})")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"rows": rows, "medians": med, "speedup_samples_per_s": speedup,
