@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from astrobio.demo import DEMO_BATCH, DEMO_TRAIN_RANKS, train_command, train_environment
+from astrobio.demo import DEMO_BATCH, DEMO_TRAIN_RANKS, demo_train_ranks, train_command, train_environment
 from astrobio.errors import InputValidationError
 
 
@@ -33,3 +33,8 @@ def test_train_command_splits_the_global_batch_over_single_thread_ranks():
     assert single[1:5] == ["-m", "astrobio.cli", "train", "d"] and option(single, "--batch-size") == "16"
     with pytest.raises(InputValidationError, match="ranks=3"):
         train_command(Path("d"), Path("r"), "small", 10, 0, 0, 0, {}, ranks=3)
+
+
+def test_demo_trains_one_rank_per_cpu_up_to_two_and_one_process_on_a_gpu():
+    assert [demo_train_ranks(False, n) for n in (1, 2, 16)] == [1, 2, 2]
+    assert demo_train_ranks(True, 16) == 1

@@ -30,9 +30,9 @@ DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a gain in the preset's
 DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single planets)
 # The demo trains data-parallel: DEMO_TRAIN_RANKS processes under `torch.distributed.run` (gloo), one intra-op
 # thread each, each rank a 1/DEMO_TRAIN_RANKS share of the global batch of DEMO_BATCH (the recipe is that of one
-# process with batch 16: the ranks average their gradients). Two single-thread ranks beat one process with two
-# threads on 2 cores because intra-op threading scales poorly on this model's small operators (batch 16 on two
-# threads ran ~1.25x one thread); benchmarks/train_compare.py measures both side by side with the old code.
+# process with batch 16: the ranks average their gradients). Intra-op threading scales poorly on this model's
+# small operators (two threads ran ~1.25x one), two one-thread processes ~2x; with the gradient all-reduce, two
+# ranks trained ~1.08x faster than one two-thread process (benchmarks/train_compare.py, docs/results.md).
 DEMO_TRAIN_RANKS = 2
 DEMO_BATCH = 16
 
@@ -42,6 +42,12 @@ def train_environment(environ, threads: int = 1) -> dict[str, str]:
     (torch's CPU matrix multiplies obey MKL's count), whatever the caller's environment says."""
     n = str(threads)
     return {**environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+def demo_train_ranks(cuda_available: bool, cpus: int) -> int:
+    """How many ranks the demo trains on: one process where there is a GPU (it trains there; a second rank
+    would want a second GPU), else one single-thread rank per CPU, at most DEMO_TRAIN_RANKS."""
+    return 1 if cuda_available else max(1, min(DEMO_TRAIN_RANKS, cpus))
 
 
 def train_command(data: Path, run: Path, preset: str, steps: int, minutes: float, seed: int, patience: int,
@@ -85,7 +91,12 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     console.print(report.render())
 
     t0 = _step(console, f"3/6 train `{preset}`: {train_steps} steps (at most {train_minutes:g} minutes)")
-    cmd, env = train_command(data, run, preset, train_steps, train_minutes, seed, DEMO_PATIENCE, os.environ)
+    import torch
+
+    # the CPUs this process may run on (sched_getaffinity is Linux-only)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    ranks = demo_train_ranks(torch.cuda.is_available(), cpus)
+    cmd, env = train_command(data, run, preset, train_steps, train_minutes, seed, DEMO_PATIENCE, os.environ, ranks)
     subprocess.run(cmd, check=True, env=env)
     console.print(f"trained in {time.perf_counter() - t0:.0f} s")
 
