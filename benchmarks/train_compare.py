@@ -3,10 +3,9 @@
 Each round runs three trainings (in a rotating order) as fresh processes on the same store, for the same
 steps, global batch 16, validation every 50 steps, no early stopping:
 - old: the command and threading 7da8773's demo used (`--data STORE --workers 1`, one thread);
-- single: this tree's trainer as one process, two intra-op threads, one loader worker (the demo until
-  2026-12-03);
-- new: the demo's command now (`astrobio.demo.train_command`: DEMO_TRAIN_RANKS data-parallel ranks under
-  `torch.distributed.run`, one thread each, per-rank batch 16 / ranks).
+- new: the demo's command now (`--loader-workers 1`, `DEMO_TRAIN_THREADS` threads, one process);
+- ddp2: the alternative of two data-parallel ranks under `torch.distributed.run` (gloo), one thread each,
+  per-rank batch 8, `--loader-workers 0` (measured on 2026-12-03 and not adopted: ≈ the single process).
 The figures are the trainer's own `train_summary.json` samples/s (training steps including the wait for
 batches, all ranks counted; validation excluded) and the process wall time (start-up, rendezvous and
 validation included). The table gives medians over `--rounds`.
@@ -28,22 +27,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from astrobio.demo import train_command, train_environment
+from astrobio.demo import train_environment
 
-LABELS = ("old", "single", "new")
+LABELS = ("old", "new", "ddp2")
 
 
 def command(label: str, store: str, out: str, steps: int, seed: int) -> tuple[list[str], dict[str, str]]:
     """The train command line and environment of `label` (one of LABELS)."""
-    if label == "new":
-        return train_command(Path(store), Path(out), "small", steps, 0, seed, 0, {})
-    common = ["--preset", "small", "--out", out, "--max-steps", str(steps), "--batch-size", "16",
+    common = ["--preset", "small", "--out", out, "--max-steps", str(steps),
               "--eval-every", "50", "--seed", str(seed), "--patience", "0"]
+    if label == "ddp2":
+        return ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                 "-m", "astrobio.cli", "train", store, *common, "--batch-size", "8", "--loader-workers", "0"],
+                train_environment({}, 1))
+    common += ["--batch-size", "16"]
     if label == "old":
         return ([sys.executable, "-m", "astrobio.cli", "train", "--data", store, *common, "--workers", "1"],
                 train_environment({}, 1))
     return ([sys.executable, "-m", "astrobio.cli", "train", store, *common, "--loader-workers", "1"],
-            train_environment({}, 2))
+            train_environment({}))
 
 
 def one_run(label: str, src: str | None, args) -> dict:

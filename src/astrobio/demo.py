@@ -28,42 +28,17 @@ from astrobio.training.config import TrainConfig
 
 DEMO_PATIENCE = 4  # evaluations (every 50 steps) without a gain in the preset's select_on score before stopping
 DEMO_CATALOG_MC = 5  # MC-dropout passes per catalog planet (20 for single planets)
-# The demo trains data-parallel: DEMO_TRAIN_RANKS processes under `torch.distributed.run` (gloo), one intra-op
-# thread each, each rank a 1/DEMO_TRAIN_RANKS share of the global batch of DEMO_BATCH (the recipe is that of one
-# process with batch 16: the ranks average their gradients). Intra-op threading scales poorly on this model's
-# small operators (two threads ran ~1.25x one), two one-thread processes ~2x; with the gradient all-reduce, two
-# ranks trained ~1.08x faster than one two-thread process (benchmarks/train_compare.py, docs/results.md).
-DEMO_TRAIN_RANKS = 2
-DEMO_BATCH = 16
+# Intra-op threads of the training process. Two, although one loader worker shares the two cores: the loader is
+# busy only in the first epoch (its item cache then serves every batch), so from the second epoch on both cores
+# compute (~1.5x per step on 2 cores; benchmarks/train_compare.py measures the whole training side by side).
+DEMO_TRAIN_THREADS = 2
 
 
-def train_environment(environ, threads: int = 1) -> dict[str, str]:
+def train_environment(environ, threads: int = DEMO_TRAIN_THREADS) -> dict[str, str]:
     """`environ` with the training process's thread counts, `threads` for OpenMP, MKL and OpenBLAS alike
     (torch's CPU matrix multiplies obey MKL's count), whatever the caller's environment says."""
     n = str(threads)
     return {**environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
-
-
-def demo_train_ranks(cuda_available: bool, cpus: int) -> int:
-    """How many ranks the demo trains on: one process where there is a GPU (it trains there; a second rank
-    would want a second GPU), else one single-thread rank per CPU, at most DEMO_TRAIN_RANKS."""
-    return 1 if cuda_available else max(1, min(DEMO_TRAIN_RANKS, cpus))
-
-
-def train_command(data: Path, run: Path, preset: str, steps: int, minutes: float, seed: int, patience: int,
-                  environ, ranks: int = DEMO_TRAIN_RANKS) -> tuple[list[str], dict[str, str]]:
-    """The demo's training: the command line and environment of `ranks` data-parallel `astrobio train`
-    processes on one machine (one process, no launcher, when `ranks` is 1), global batch DEMO_BATCH."""
-    if ranks < 1 or DEMO_BATCH % ranks:
-        raise InputValidationError("ranks", ranks, f"a divisor of the global batch {DEMO_BATCH}")
-    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks)] if ranks > 1 else []
-    cmd = [sys.executable, *launcher, "-m", "astrobio.cli", "train", str(data), "--out", str(run),
-           "--preset", preset, "--max-steps", str(steps), "--batch-size", str(DEMO_BATCH // ranks),
-           "--eval-every", "50", "--max-minutes", str(minutes), "--seed", str(seed),
-           # the item cache of each rank serves its shard after the first epoch; a loader process per rank
-           # would only take CPU from the two compute threads
-           "--loader-workers", "0", "--resume", "auto", "--patience", str(patience)]
-    return cmd, train_environment(environ)
 
 
 def _step(console, title: str) -> float:
@@ -91,13 +66,11 @@ def run_demo(out: Path, seed: int, n_runs: int, train_steps: int, train_minutes:
     console.print(report.render())
 
     t0 = _step(console, f"3/6 train `{preset}`: {train_steps} steps (at most {train_minutes:g} minutes)")
-    import torch
-
-    # the CPUs this process may run on (sched_getaffinity is Linux-only)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    ranks = demo_train_ranks(torch.cuda.is_available(), cpus)
-    cmd, env = train_command(data, run, preset, train_steps, train_minutes, seed, DEMO_PATIENCE, os.environ, ranks)
-    subprocess.run(cmd, check=True, env=env)
+    cmd = [sys.executable, "-m", "astrobio.cli", "train", str(data), "--out", str(run), "--preset", preset,
+           "--max-steps", str(train_steps), "--batch-size", "16", "--eval-every", "50", "--max-minutes",
+           str(train_minutes), "--seed", str(seed), "--loader-workers", "1", "--resume", "auto",
+           "--patience", str(DEMO_PATIENCE)]
+    subprocess.run(cmd, check=True, env=train_environment(os.environ))
     console.print(f"trained in {time.perf_counter() - t0:.0f} s")
 
     _step(console, "4/6 evaluate: model, ablations and baselines on the test split")
