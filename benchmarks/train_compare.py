@@ -87,15 +87,21 @@ def main() -> None:
     med = {lab: {k: statistics.median(x[k] for x in rows if x["code"] == lab)
                  for k in ("samples_per_s", "process_wall_s")} for lab in LABELS}
     speedup = {lab: med[lab]["samples_per_s"] / med["old"]["samples_per_s"] for lab in LABELS}
+    # the host's speed drifts between legs: the ratio within each round is the figure to trust
+    by_round = {(x["round"], x["code"]): x["samples_per_s"] for x in rows}
+    paired = {f"{a}/{b}": statistics.median(by_round[r, a] / by_round[r, b] for r in range(args.rounds))
+              for a, b in (("new", "old"), ("ddp2", "old"), ("ddp2", "new"))}
     wall_ratio = {lab: med["old"]["process_wall_s"] / med[lab]["process_wall_s"] for lab in LABELS}
     print(f"small, global batch 16, {args.steps} steps, {os.cpu_count()} CPUs, medians over {args.rounds} rounds:")
     for lab in LABELS:
         print(f"  {lab:6s} {med[lab]['samples_per_s']:6.1f} samples/s (x{speedup[lab]:.2f}), "
               f"process wall {med[lab]['process_wall_s']:.0f} s (x{wall_ratio[lab]:.2f})")
+    print("  median of the ratios within each round: " + ", ".join(f"{k} x{v:.2f}" for k, v in paired.items()))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"rows": rows, "medians": med, "speedup_samples_per_s": speedup,
-                       "speedup_process_wall": wall_ratio, "steps": args.steps, "old": args.old,
+                       "speedup_process_wall": wall_ratio,
+                       "paired_speedup_samples_per_s": paired, "steps": args.steps, "old": args.old,
                        "data": args.data}, f, indent=1)
 
 
