@@ -78,7 +78,7 @@ def main() -> None:
     rows = []
     for r in range(args.rounds):
         order = [(label, os.path.join(args.old, "src") if label == "old" else None) for label in LABELS]
-        for label, src in order[r % 3:] + order[:r % 3]:
+        for label, src in order[r % len(order):] + order[:r % len(order)]:
             rows.append({"round": r, **one_run(label, src, args)})
             x = rows[-1]
             print(f"round {r} {label}: {x['samples_per_s']:.1f} samples/s in training steps, "
