@@ -10,12 +10,14 @@ after `--warmup` untimed ones.
 `--compare-old DIR` measures the `small` training step (forward + backward + AdamW) of this tree and of an
 older checkout's `src/` side by side: each round runs both, in alternating order, as fresh processes on the
 same batches (synthetic, or `--data STORE`'s train batches); the table gives the median over `--rounds`
-rounds of CPU-s per step.
+rounds of CPU-s per step, and the speed-up in samples per CPU-s (`--batch-size-old` runs the old checkout at
+its own recipe's batch, e.g. 16 for 7da8773's `small`, against the new one's 64).
 
     .venv/bin/python benchmarks/models.py                         # tiny and small, batch 16
     .venv/bin/python benchmarks/models.py --presets small --steps 10 --out bench.json
     git worktree add /tmp/old e7d467d && .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 1
     .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 1 --data STORE [--data-old OLD_STORE]
+    .venv/bin/python benchmarks/models.py --compare-old /tmp/old --threads 2 --data STORE --batch-size 64 --batch-size-old 16
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ def compare_old(args) -> list[dict]:
 
     rows = []
     stores = {"old": args.data_old or args.data, "new": args.data}
+    batch = {"old": args.batch_size_old or args.batch_size, "new": args.batch_size}
     for r in range(args.rounds):
         order = [("old", os.path.join(args.compare_old, "src")), ("new", None)]
         for label, src in (order if r % 2 == 0 else order[::-1]):
@@ -186,7 +189,7 @@ def compare_old(args) -> list[dict]:
             if src:
                 env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
             cmd = [sys.executable, __file__, "--worker", "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--batch-size", str(args.batch_size), "--graph-pool", str(args.graph_pool),
+                   "--batch-size", str(batch[label]), "--graph-pool", str(args.graph_pool),
                    "--graph-nodes", *map(str, args.graph_nodes), "--text-tokens", str(args.text_tokens),
                    "--threads", str(args.threads), "--seed", str(args.seed), "--batches", str(args.batches)]
             if stores[label]:
@@ -213,6 +216,7 @@ def main() -> None:
     p.add_argument("--compare-old", metavar="DIR", help="an older checkout: measure its small step beside this one")
     p.add_argument("--rounds", type=int, default=5, help="--compare-old: rounds of (old, new)")
     p.add_argument("--batches", type=int, default=4, help="--compare-old: distinct batches cycled")
+    p.add_argument("--batch-size-old", type=int, help="--compare-old: the old checkout's batch (default --batch-size)")
     p.add_argument("--data", help="--compare-old: a simulated store whose train batches replace the synthetic ones")
     p.add_argument("--data-old", help="--compare-old: the same runs in a store the old checkout reads "
                                       "(default --data; an older checkout may refuse a newer store format)")
@@ -233,14 +237,17 @@ def main() -> None:
         rows = compare_old(args)
         old = statistics.median(r["cpu_s"] for r in rows if r["code"] == "old")
         new = statistics.median(r["cpu_s"] for r in rows if r["code"] == "new")
+        b_old, b_new = args.batch_size_old or args.batch_size, args.batch_size
+        speedup = (b_new / new) / (b_old / old)  # samples per CPU-s, new over old
         batches = f"store {args.data}" if args.data else f"synthetic, graph pool {args.graph_pool}"
-        print(f"small training step, batch {args.batch_size}, {args.threads or torch.get_num_threads()} threads, "
-              f"{batches}, load average {os.getloadavg()[0]:.1f}: median over {args.rounds} rounds")
-        print(f"old {old:.3f} CPU-s/step = {args.batch_size / old:.1f} samples/CPU-s; "
-              f"new {new:.3f} CPU-s/step = {args.batch_size / new:.1f} samples/CPU-s; speed-up {old / new:.2f}x")
+        print(f"small training step, batch {b_old} (old) / {b_new} (new), {args.threads or torch.get_num_threads()} "
+              f"threads, {batches}, load average {os.getloadavg()[0]:.1f}: median over {args.rounds} rounds")
+        print(f"old {old:.3f} CPU-s/step = {b_old / old:.1f} samples/CPU-s; "
+              f"new {new:.3f} CPU-s/step = {b_new / new:.1f} samples/CPU-s; speed-up {speedup:.2f}x")
         if args.out:
             with open(args.out, "w") as f:
-                json.dump({"rows": rows, "old_cpu_s": old, "new_cpu_s": new, "speedup": old / new}, f, indent=1)
+                json.dump({"rows": rows, "old_cpu_s": old, "new_cpu_s": new, "batch_old": b_old, "batch_new": b_new,
+                           "speedup_samples_per_cpu_s": speedup}, f, indent=1)
         return
     rows = [r for preset in args.presets for r in bench_preset(preset, args)]
     print(f"forward+backward, fp32, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, grid {args.grid}, "

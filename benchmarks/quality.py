@@ -256,9 +256,9 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                                     f"{''.join('-no-' + m for m in drop)}-"))
     budget_s, budget_steps = budget
     steps = budget_steps or max(int(budget_s * args.steps_per_cpu_s), 50)
-    lr = {"lr": args.lr} if args.lr else {}
-    cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, batch_size=args.batch_size, **lr,
-                                 eval_every=args.eval_every, log_every=args.eval_every, patience=args.patience,
+    given = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("eval_every", args.eval_every),
+                                ("log_every", args.eval_every)) if v}  # 0: the preset's own
+    cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, **given, patience=args.patience,
                                  select_on=args.select_on, tracking="none", warmup_steps=min(20, steps // 10))
     system_config = SystemConfig.from_name(cfg.preset)
     torch.manual_seed(seed)  # the seed draws the initial weights too
@@ -522,15 +522,19 @@ def main() -> None:
     ap.add_argument("--budget-s", default="100,250,600,900", help="deep model CPU seconds per size (one per size)")
     ap.add_argument("--budget-steps", help="deep model: a fixed step budget per size (one per size; replaces "
                     "--budget-s, comparable across machines)")
-    ap.add_argument("--steps-per-cpu-s", type=float, default=4.6,
+    # 0.7: `small` at batch 64 on one thread, validation included (16k legs of 2026-12-03: 650 steps in 906-983
+    # CPU-s); the batch-16 recipe before it planned 4.6 per CPU-s
+    ap.add_argument("--steps-per-cpu-s", type=float, default=0.7,
                     help="optimizer steps per CPU second expected; plans the cosine schedule on the budget")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--eval-every", type=int, default=50)
-    # the deep recipe (lr 2e-4, no early stopping: the cosine schedule runs to the budget, the best validation
-    # log-loss is kept) was chosen on 4,000-run trials of seed 0 by their validation slice: lr 1e-3 / 4e-4 / 2e-4
-    # gave validation macro-F1 0.516 / 0.568 / 0.578; early stopping (patience 4) cut the schedule at high lr
+    # the deep recipe is the preset's (`small`: batch 64, lr 4e-4, validation every 13 steps) with no early
+    # stopping: the cosine schedule runs to the budget and the best validation log-loss is kept. The batch-16
+    # recipe before it (lr 2e-4, every 50) was chosen on 4,000-run trials of seed 0 by their validation slice:
+    # lr 1e-3 / 4e-4 / 2e-4 gave validation macro-F1 0.516 / 0.568 / 0.578; early stopping (patience 4) cut the
+    # schedule at high lr
+    ap.add_argument("--batch-size", type=int, default=0, help="deep model: batch (0: the preset's)")
+    ap.add_argument("--eval-every", type=int, default=0, help="deep model: steps between validations (0: the preset's)")
     ap.add_argument("--patience", type=int, default=0, help="deep model: evaluations without improvement (0: none)")
-    ap.add_argument("--lr", type=float, default=2e-4, help="deep model: peak learning rate (0: the preset's)")
+    ap.add_argument("--lr", type=float, default=0.0, help="deep model: peak learning rate (0: the preset's)")
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
     ap.add_argument("--max-val", type=int, default=500)
@@ -558,6 +562,7 @@ def main() -> None:
 
     from astrobio.data import RealDataStorage
     from astrobio.io import git_revision
+    from astrobio.models.presets import train_defaults
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -580,10 +585,12 @@ def main() -> None:
         "normalisation": "the store's hash train split when the first leg ran (never a test run); every leg uses "
                          "that one data state (saved in --work)",
     }
+    recipe = train_defaults(args.preset)  # what a 0 (the preset's) in --batch-size, --eval-every, --lr means
     leg = {"sizes": sizes, "seeds": seeds, "methods": methods, "store_runs": len(systems),
            "first_systems": args.max_systems or None, "pool_runs": len(pool_ids), "deep_preset": args.preset,
-           "deep_batch_size": args.batch_size, "deep_eval_every": args.eval_every, "deep_patience": args.patience,
-           "deep_select_on": args.select_on, "deep_lr": args.lr or None,
+           "deep_batch_size": args.batch_size or recipe["batch_size"],
+           "deep_eval_every": args.eval_every or recipe["eval_every"], "deep_patience": args.patience,
+           "deep_select_on": args.select_on, "deep_lr": args.lr or recipe["lr"],
            "deep_budget_cpu_s": None if args.budget_steps else dict(zip(map(str, sizes), budgets)),
            "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,

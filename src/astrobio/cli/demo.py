@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 DEMO_RUNS = 2500
-DEMO_TRAIN_STEPS = 800  # batch 16: ~12800 samples; early stopping (patience 4) ends it on the plateau first
+DEMO_TRAIN_STEPS = 250  # small's batch 64: 16,000 samples (8 epochs); early stopping (patience 4) ends it on the plateau first
 DEMO_TRAIN_MINUTES = 8.0  # time guard only; the cosine schedule is planned on DEMO_TRAIN_STEPS
 
 
