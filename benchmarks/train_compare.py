@@ -67,7 +67,8 @@ def one_run(label: str, src: str | None, args) -> dict:
         subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         summary = json.loads(Path(out, "train_summary.json").read_text())
-    return {"code": label, "steps": summary["steps"], "samples_seen": summary["samples_seen"], "samples_per_s": summary["samples_per_s"],
+    return {"code": label, "steps": summary["steps"], "samples_seen": summary["samples_seen"],
+            "samples_per_s": summary["samples_per_s"],
             "train_time_s": summary["train_time_s"], "process_wall_s": wall, "load_before": load,
             "omp_threads": extra["OMP_NUM_THREADS"], "world_size": summary["world_size"]}
 
