@@ -522,8 +522,9 @@ def main() -> None:
     ap.add_argument("--budget-s", default="100,250,600,900", help="deep model CPU seconds per size (one per size)")
     ap.add_argument("--budget-steps", help="deep model: a fixed step budget per size (one per size; replaces "
                     "--budget-s, comparable across machines)")
-    # 0.7: `small` at batch 64 on one thread, validation included (16k legs of 2026-12-03: 650 steps in 906-983
-    # CPU-s); the batch-16 recipe before it planned 4.6 per CPU-s
+    # 0.7: `small` at batch 64 on one thread, validation and the first epoch's HDF5 reads included (16k legs of
+    # 2026-12-03: 650 steps in 906-983 CPU-s); the batch-16 recipe before it planned 4.6 per CPU-s. Small subsets
+    # run faster per step (1k, 2026-12-04: 70 steps in 48-57 CPU-s), so their legs plan at 1.4 to use the budget
     ap.add_argument("--steps-per-cpu-s", type=float, default=0.7,
                     help="optimizer steps per CPU second expected; plans the cosine schedule on the budget")
     # the deep recipe is the preset's (`small`: batch 64, lr 4e-4, validation every 13 steps) with no early
