@@ -11,9 +11,6 @@ from astrobio.data.batch import MODALITIES, MultiModalBatch
 from astrobio.data.dataset import collate_multimodal_batch
 from astrobio.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 from astrobio.errors import InputValidationError
-from astrobio.world.types import SPECTRUM_READING_FIELDS
-
-N_READING = len(SPECTRUM_READING_FIELDS)
 
 CUBE = (2, 12, 2, 3, 2)  # (vars, time, lat, lon, lev)
 F = 15
@@ -34,7 +31,7 @@ def _item(i: int, *, cube=True, graph=True, spectrum=True, text=True, nan_fields
         "input_ids": torch.tensor([BOS_ID] + [10 + i] * (i + 1) + [EOS_ID]) if text else None,
         "numerical_data": num,
         "physics_features": torch.tensor([0.0, 0.5, 0.9, 0.0]),
-        "spectrum_reading": torch.full((N_READING,), float(i + 1)) if spectrum and i != 1 else None,  # 1: no retrieval
+        "spectrum_reading": torch.full((11,), float(i + 1)) if spectrum and i != 1 else None,  # 1: no retrieval
         "instellation_wm2": 1361.0 * (i + 1),
         "surface_pressure_bar": 1.0,
         "label": i % 3,
@@ -194,6 +191,6 @@ def test_to_leaves_the_original_batch_untouched(mixed_batch):
 
 def test_spectrum_reading_known_only_with_a_spectrum_and_its_retrieval(mixed_batch):
     b = mixed_batch  # item 0: spectrum + reading; 1: spectrum, no retrieval; 2, 3: no spectrum
-    assert b.spectrum_reading.shape == (4, N_READING) == (4, 18) and b.spectrum_reading_mask.shape == (4, N_READING)
+    assert b.spectrum_reading.shape == (4, 11) and b.spectrum_reading_mask.shape == (4, 11)
     assert b.spectrum_reading_mask.all(1).tolist() == [True, False, False, False]
-    assert b.spectrum_reading[0].tolist() == [1.0] * N_READING and torch.count_nonzero(b.spectrum_reading[1:]) == 0
+    assert b.spectrum_reading[0].tolist() == [1.0] * 11 and torch.count_nonzero(b.spectrum_reading[1:]) == 0

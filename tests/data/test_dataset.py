@@ -483,16 +483,3 @@ def test_the_spectrum_reading_reaches_the_batch_from_a_store_and_from_memory(tmp
             assert bool(batch.spectrum_reading_mask[i].all()) == (r.spectrum is not None)
             expected = np.nan_to_num(spectrum_reading(r.extras)).astype(np.float32)
             np.testing.assert_array_equal(batch.spectrum_reading[i].numpy(), expected)
-
-
-def test_a_run_whose_reading_lacks_the_retrieved_state_is_refused_naming_simulate(tmp_path):
-    runs = simulate_runs(survey.sample_abiotic_population(12, seed=2), seed=2)
-    for r in runs:  # what a store written before the retrieved state was kept holds
-        r.extras.pop("retrieved_state")
-    with RealDataStorage(tmp_path / "s") as st:
-        st.write_runs(runs)
-    ds = PlanetRunDataset(tmp_path / "s", "train", split_fractions=(1.0, 0.0, 0.0))
-    with_spectrum = [i for i in range(len(ds)) if ds.run_ids[i] in {r.run_id for r in runs if r.spectrum is not None}]
-    assert with_spectrum
-    with pytest.raises(StorageError, match="without the retrieved state.*astrobio simulate"):
-        ds[with_spectrum[0]]

@@ -58,21 +58,3 @@ def test_truncated_normal_matches_the_truncated_distribution(mean, sigma, lo, hi
     ref = stats.truncnorm((lo - mean) / sigma, (hi - mean) / sigma, loc=mean, scale=sigma)
     assert abs(draws.mean() - ref.mean()) < 4 * ref.std() / math.sqrt(len(draws))  # 4-sigma of the mean
     assert stats.kstest(draws, ref.cdf).pvalue > 1e-3
-
-
-def test_retrieved_state_is_the_fit_in_its_own_units():
-    from astrobio.world.retrieval import PARAMETER_NAMES, RetrievalResult
-
-    est = dict.fromkeys(PARAMETER_NAMES, -3.0) | {"log10_cloud_top_pressure_bar": -1.0,
-                                                   "reference_radius_earth": 2.2, "temperature_k": 300.0}
-    sig = dict.fromkeys(PARAMETER_NAMES, 1.0) | {"log10_cloud_top_pressure_bar": 0.5,
-                                                  "reference_radius_earth": 0.04, "temperature_k": 30.0}
-    result = RetrievalResult(estimate=est, sigma=sig, interval_68={}, interval_95={}, constrained={},
-                             detection_sigma={}, chi2=150.0, n_data=100, converged=True)
-    state = observation.retrieved_state(result, temperature_guess_k=250.0, radius_earth=2.0)
-    assert tuple(sorted(state)) == tuple(sorted(observation.RETRIEVED_STATE_KEYS))
-    assert state == pytest.approx({"ln_limb_temperature_over_guess": math.log(1.2), "sd_ln_limb_temperature": 0.1,
-                                   "log10_opaque_pressure_bar": -1.0, "sd_log10_opaque_pressure_bar": 0.5,
-                                   "opaque_radius_over_observed": 1.1, "sd_opaque_radius_over_observed": 0.02,
-                                   "reduced_chi2": 1.5}, rel=1e-12)
-    assert observation.NO_SPECTRUM.state == {}

@@ -223,11 +223,6 @@ def _checked_reading(a: dict[str, Any], run_id: str) -> torch.Tensor | None:
                               f"({len(SPECTRUM_READING_FIELDS)},)")
     if np.isnan(reading).all():
         return None
-    if np.isnan(reading).any():  # the retrieved state is missing: a store written before it was kept
-        raise StorageError(f"run {run_id!r} has a spectrum reading without the retrieved state "
-                           f"({', '.join(f for f, v in zip(SPECTRUM_READING_FIELDS, reading) if np.isnan(v))}): the "
-                           "store was written by an older astrobio; simulate it again with `astrobio simulate` into "
-                           "a new directory")
     _check_finite(run_id, "spectrum_reading", reading)
     return torch.from_numpy(reading.astype(np.float32))
 

@@ -14,15 +14,12 @@ Vector (`types.PHYSICS_FEATURES` order), float64 [4]:
 An unknown S is rebuilt from L / a^2, an unknown T_eq from S (Bond albedo 0.3, full redistribution), an
 unknown Teff is Kopparapu's reference 5780 K.
 
-The spectrum reading (`types.SPECTRUM_READING_FIELDS` order, float64 [18]) turns what the observer's retrieval
-concluded (`observation.SpectrumReading`, kept in a run's extras as `detection_sigma`, `observer_composition`,
-`clear_atmosphere_sigma` and `retrieved_state`) into model-ready numbers: asinh keeps sigma ~linear below 1 and
-logarithmic above (a 50 sigma detection is not 10x more telling than a 5 sigma one), log10 VMRs are floored at
-1e-12 (a zero abundance) and scaled to (log10 x + 6) / 6, so 1 ppm is 0, a pure gas 1 and the floor -1; the
-retrieved limb temperature, opaque level and radius are measured in the retrieval's own prior
-(`retrieval.RetrievalConfig`): (estimate - prior mean) / prior sd and posterior sd / prior sd (the other numbers
-the models tokenize are O(1) too). All NaN for a planet without a spectrum: the retrieval never ran; the state's
-seven NaN for a run of a store written before the state was kept.
+The spectrum reading (`types.SPECTRUM_READING_FIELDS` order, float64 [11]) turns what the observer's retrieval
+concluded (`observation.SpectrumReading`, kept in a run's extras as `detection_sigma`, `observer_composition` and
+`clear_atmosphere_sigma`) into model-ready numbers: asinh keeps sigma ~linear below 1 and logarithmic above (a
+50 sigma detection is not 10x more telling than a 5 sigma one), log10 VMRs are floored at 1e-12 (a zero
+abundance) and scaled to (log10 x + 6) / 6, so 1 ppm is 0, a pure gas 1 and the floor -1 (the other
+numbers the models tokenize are O(1) too). All NaN for a planet without a spectrum: the retrieval never ran.
 """
 
 from __future__ import annotations
@@ -37,9 +34,8 @@ from astrobio.constants import S_EARTH
 from astrobio.errors import InputValidationError
 from astrobio.world.habitable import T_REF_K, seff_limits
 from astrobio.world.orbits import equilibrium_temperature_k
-from astrobio.world.retrieval import RetrievalConfig
 from astrobio.world.stars import TEFF_RANGE_K
-from astrobio.world.types import READING_GASES, READING_STATE, SPECTRUM_READING_FIELDS, PlanetObserved
+from astrobio.world.types import READING_GASES, SPECTRUM_READING_FIELDS, PlanetObserved
 
 HZ_POSITION_RANGE = (-1.0, 2.0)
 VMR_FLOOR = 1e-12  # log10 of a zero abundance
@@ -85,7 +81,7 @@ def instellation_wm2(features: np.ndarray) -> float:
 
 
 def spectrum_reading(extras: Mapping[str, Any]) -> np.ndarray:
-    """The observer's spectrum reading (float64 [18], module docstring) from a run's extras; NaN where the run has
+    """The observer's spectrum reading (float64 [11], module docstring) from a run's extras; NaN where the run has
     no spectrum (its `detection_sigma` is empty). Only observer keys are read: the extras' true-planet entries
     (runaway, esi, absorbed flux) never reach an input."""
     detections = extras.get("detection_sigma") or {}
@@ -95,19 +91,4 @@ def spectrum_reading(extras: Mapping[str, Any]) -> np.ndarray:
     return np.array([*(math.asinh(float(detections.get(g, 0.0))) for g in READING_GASES),
                      *((math.log10(max(float(comp.get(g, 0.0)), VMR_FLOOR)) - VMR_LOG_CENTRE) / VMR_LOG_SCALE
                        for g in READING_GASES),
-                     math.asinh(float(extras["clear_atmosphere_sigma"])),
-                     *_state_reading(extras.get("retrieved_state"))], dtype=np.float64)
-
-
-def _state_reading(state: Mapping[str, float] | None) -> list[float]:
-    """The retrieved state (`observation.RETRIEVED_STATE_KEYS`) in units of the retrieval's prior, in
-    `READING_STATE` order (z, width each) then log10 reduced chi^2; NaN when the run has no state kept."""
-    if not state:
-        return [math.nan] * (2 * len(READING_STATE) + 1)
-    prior = RetrievalConfig()
-    p_mean, p_sd = prior.cloud_prior_log10_bar
-    t_sd, r_sd = prior.temperature_prior_sd_ln, prior.radius_prior_sd_ratio
-    return [state["ln_limb_temperature_over_guess"] / t_sd, state["sd_ln_limb_temperature"] / t_sd,
-            (state["log10_opaque_pressure_bar"] - p_mean) / p_sd, state["sd_log10_opaque_pressure_bar"] / p_sd,
-            (state["opaque_radius_over_observed"] - 1.0) / r_sd, state["sd_opaque_radius_over_observed"] / r_sd,
-            math.log10(max(state["reduced_chi2"], 1e-12))]
+                     math.asinh(float(extras["clear_atmosphere_sigma"]))], dtype=np.float64)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -138,11 +138,7 @@ class SpectrumReading:
     detection_sigma: per retrieved gas, the retrieval's significance of its absorption (0 = none; empty
     without a spectrum);
     clear_atmosphere_sigma: how strongly the prior atmosphere (clear, 1 bar) would stand out of a flat
-    line at this precision; flat: no gas at >= TENTATIVE_SIGMA and a flat line fits the data;
-    state: the retrieval's non-gas parameters in its own fitted units, with their 1-sigma widths
-    (`RETRIEVED_STATE_KEYS`; empty without a spectrum): the limb temperature as ln(T / T_guess) with T_guess the
-    observed T_eq, the opaque (cloud-top or surface) level as log10 P/bar, the radius at that level over the
-    observer's radius, and the reduced chi^2 of the fit.
+    line at this precision; flat: no gas at >= TENTATIVE_SIGMA and a flat line fits the data.
     """
 
     retrieval: retrieval.RetrievalResult | None
@@ -150,7 +146,6 @@ class SpectrumReading:
     detection_sigma: dict[str, float]
     clear_atmosphere_sigma: float
     flat: bool
-    state: dict[str, float] = field(default_factory=dict)
 
     def claims(self) -> list[tuple[str, float]]:
         """(gas, sigma) at >= TENTATIVE_SIGMA, most significant first."""
@@ -163,23 +158,6 @@ class SpectrumReading:
 
 
 NO_SPECTRUM = SpectrumReading(None, atmosphere.prior_composition(), {}, 0.0, False)
-RETRIEVED_STATE_KEYS = ("ln_limb_temperature_over_guess", "sd_ln_limb_temperature", "log10_opaque_pressure_bar",
-                        "sd_log10_opaque_pressure_bar", "opaque_radius_over_observed", "sd_opaque_radius_over_observed",
-                        "reduced_chi2")
-
-
-def retrieved_state(result: retrieval.RetrievalResult, temperature_guess_k: float,
-                    radius_earth: float) -> dict[str, float]:
-    """The retrieval's non-gas parameters (`SpectrumReading.state`) back in the fit's own units: the temperature
-    as ln(T / T_guess) (its sd by the delta method, sigma_T / T), the radius over the observer's radius."""
-    t, r = result.estimate["temperature_k"], result.estimate["reference_radius_earth"]
-    return {"ln_limb_temperature_over_guess": math.log(t / temperature_guess_k),
-            "sd_ln_limb_temperature": result.sigma["temperature_k"] / t,
-            "log10_opaque_pressure_bar": result.estimate["log10_cloud_top_pressure_bar"],
-            "sd_log10_opaque_pressure_bar": result.sigma["log10_cloud_top_pressure_bar"],
-            "opaque_radius_over_observed": r / radius_earth,
-            "sd_opaque_radius_over_observed": result.sigma["reference_radius_earth"] / radius_earth,
-            "reduced_chi2": result.chi2 / result.n_data}
 
 
 def _flat_fit(depth: np.ndarray, sigma: np.ndarray) -> tuple[float, float]:
@@ -211,8 +189,7 @@ def read_spectrum(obs: PlanetObserved, spec: np.ndarray | None,
     detections = {g: float(result.detection_sigma.get(g, 0.0)) for g in retrieval.RETRIEVED_GASES}
     claimed = any(s >= TENTATIVE_SIGMA for s in detections.values())
     return SpectrumReading(result, retrieval.observer_composition(result), detections, math.sqrt(clear_chi2),
-                           flat_fits and not claimed,
-                           retrieved_state(result, obs.equilibrium_temperature_k, prior["radius_earth"]))
+                           flat_fits and not claimed)
 
 
 def observer_environment(composition: Mapping[str, float], liquid_water_fraction: float, runaway: bool,

@@ -150,7 +150,6 @@ def _chunk_runs(truths: list[PlanetTruth], seed: int, grid: climate.ClimateGrid,
             "detection_sigma": dict(reading.detection_sigma),
             "observer_composition": dict(reading.composition),
             "clear_atmosphere_sigma": reading.clear_atmosphere_sigma,
-            "retrieved_state": dict(reading.state),
         }
         runs.append(PlanetRun(
             run_id=run_id_for(t), system=t.system, truth=t, observed=obs,

@@ -72,18 +72,12 @@ PHYSICS_FEATURES = (
 # The observer's reading of its transmission spectrum (world/features.spectrum_reading), in this order: the
 # retrieval's detection significance of each retrieved gas (asinh of sigma), the observer's atmosphere
 # (log10 VMR, retrieved where constrained, the prior elsewhere, scaled to (log10 x + 6) / 6) and how strongly a
-# clear prior atmosphere would stand out at this precision (asinh of sigma), then the retrieved state of the
-# atmosphere: limb temperature, opaque (cloud-top or surface) pressure and the radius at that level, each as
-# (estimate - prior mean) / prior sd and its posterior width / prior sd (1: the spectrum says nothing), and the
-# fit's log10 reduced chi^2. Undefined (NaN) without a spectrum.
+# clear prior atmosphere would stand out at this precision (asinh of sigma). Undefined (NaN) without a spectrum.
 READING_GASES = ("CO2", "CH4", "H2O", "O3", "O2")  # = world.retrieval.RETRIEVED_GASES (a test holds them equal)
-READING_STATE = ("limb_temperature", "opaque_pressure", "opaque_radius")
 SPECTRUM_READING_FIELDS = (
     *(f"asinh_detection_sigma_{g}" for g in READING_GASES),
     *(f"scaled_log10_observer_vmr_{g}" for g in READING_GASES),
     "asinh_clear_atmosphere_sigma",
-    *(f"retrieved_{q}_{kind}" for q in READING_STATE for kind in ("z", "width")),
-    "log10_retrieval_reduced_chi2",
 )
 
 
