@@ -3,7 +3,7 @@ trained on growing subsets of ONE simulated store and scored on one fixed test s
 
     .venv/bin/python benchmarks/quality.py --store DIR [--sizes 1000,4000,16000,32000] [--seeds 0,1,2]
         [--n-test 3000] [--preset small] [--budget-s 100,250,600,900 | --budget-steps N,...]
-        [--methods deep,lightgbm,rules,oracle]
+        [--methods deep,lightgbm,rules,oracle] [--members K]
         [--work /tmp/quality] [--out docs/measurements/quality.json]
 
 Split, by planetary system (planets of one star never straddle two sets): the store's systems are hashed as the
@@ -36,6 +36,11 @@ vs not, AUROC inhabited vs habitable, overall and per transit stratum (`metrics.
 `macro_f1_decision`: the macro-F1 of argmax(w * p) with class weights w fitted on the validation slice
 (`metrics.fit_macro_f1_weights`), the same rule for every method (argmax maximises accuracy, not macro-F1).
 
+`--members K` (K > 1) turns deep, its ablations, lightgbm and lightgbm_reading into ensembles: K models fitted on
+the seed's subset (member k seeded seed + 1000 k, so member 0 is the single model), scored on their mean
+probabilities by the same protocol, as rows '<method>_ensembleK' with the members' own scores beside; each
+finished member is kept in `--work`/members, so a killed leg resumes member by member.
+
 It resumes: rows already in `--out` (same store, same test set) are kept and skipped, so it can run in legs
 (e.g. `--methods lightgbm,rules,oracle` first, then `--methods deep --sizes 1000,4000`). The figure
 (`--out` with .png) shows macro-F1 and log-loss against n_train, median over seeds with the seeds' range, one line
@@ -65,6 +70,8 @@ SPLIT_SEED = 20261201  # the test set's hash seed: fixed, so every leg and every
 SPLIT_MARGIN = 1.05  # f = margin * n_test / N: the hash split is random in size, the test set must reach n_test
 ABLATIONS = tuple(f"deep_without_{m}" for m in ("datacube", "graph", "spectrum", "text"))  # world.types.MODALITIES
 METHODS = ("deep", *ABLATIONS, "lightgbm", "lightgbm_reading", "rules", "oracle")
+ENSEMBLABLE = ("deep", *ABLATIONS, "lightgbm", "lightgbm_reading")  # the methods --members applies to
+MEMBER_SEED_STRIDE = 1000  # member k of a seed's ensemble is seeded seed + 1000 k (member 0 is the seed's model)
 SCORES = ("accuracy", "macro_f1", "log_loss", "brier", "ece", "auroc_habitable", "auroc_inhabited",
           "macro_f1_decision")
 
@@ -237,10 +244,12 @@ class CpuBudget:
 
 
 def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget: tuple[float, int],
-               work: Path, drop: tuple[str, ...] = ()) -> dict:
+               work: Path, drop: tuple[str, ...] = ()) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`;
     with `drop`, train, validate and test without those modalities. `budget`: (CPU seconds, steps); a step
-    budget > 0 plans the schedule on it and lifts the CPU budget."""
+    budget > 0 plans the schedule on it and lifts the CPU budget. `seed` draws the initial weights and the batch
+    order (the subset is the caller's). Returns the row, the uncalibrated validation probabilities, the validation
+    labels and the uncalibrated test probabilities."""
     import shutil
 
     import torch
@@ -281,7 +290,8 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     t = predict_dataset(model, test_ds, batch_size=64, drop=drop)
     if not np.array_equal(t["labels"], test_table.y):
         raise SystemExit("the test dataset and the test table disagree on the labels (order?)")
-    row = calibrated_scores(M.softmax(v["logits"]), v["labels"], M.softmax(t["logits"]), test_table)
+    probs_val, probs_test = M.softmax(v["logits"]), M.softmax(t["logits"])
+    row = calibrated_scores(probs_val, v["labels"], probs_test, test_table)
     row["training"] = {"preset": cfg.preset, "batch_size": cfg.batch_size, "planned_steps": steps,
                        "steps": summary["steps"], "best_step": summary["best_step"],
                        "stop_reason": "cpu_budget" if watchdog.fired else summary["stop_reason"],
@@ -292,6 +302,39 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                        "without": list(drop),
                        "n_fit": len(train_ids), "n_val": len(val_ids), "torch_threads": torch.get_num_threads()}
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
+    return row, probs_val, v["labels"], probs_test
+
+
+def cached_member(path: Path, fit_member) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """One ensemble member's (row, validation probabilities, validation labels, test probabilities): read from
+    `path` (an .npz a killed or earlier leg wrote), else `fit_member()` and written there atomically."""
+    import json
+
+    from astrobio.io import atomic_path
+
+    if path.is_file():
+        with np.load(path) as z:
+            return json.loads(str(z["row"])), z["probs_val"], z["y_val"], z["probs_test"]
+    row, probs_val, y_val, probs_test = fit_member()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, row=json.dumps(row), probs_val=probs_val, y_val=y_val, probs_test=probs_test)
+    return row, probs_val, y_val, probs_test
+
+
+def ensemble_row(members: list[tuple], test) -> dict:
+    """Scores of the members' mean probabilities (a deep ensemble, Lakshminarayanan et al. 2017), by the same
+    protocol as one model: a temperature fitted on the mean validation probabilities scales the mean test
+    probabilities. Every member was fitted on the same runs; their own scores are kept beside."""
+    rows, probs_val, y_val, probs_test = zip(*members)
+    if any(not np.array_equal(y, y_val[0]) for y in y_val):
+        raise SystemExit("ensemble members disagree on the validation labels (order?)")
+    row = calibrated_scores(np.mean(probs_val, axis=0), y_val[0], np.mean(probs_test, axis=0), test)
+    row["members"] = [{"seed": r["member_seed"], "macro_f1": r["macro_f1"], "log_loss": r["log_loss"],
+                       "ece": r["ece"]} for r in rows]
+    row["cpu_s"] = sum(r.get("cpu_s") or r.get("training", {}).get("cpu_s", 0.0) for r in rows)
+    if "training" in rows[0]:
+        row["training"] = {"members": [r["training"] for r in rows], "without": rows[0]["training"]["without"],
+                           "n_fit": rows[0]["training"]["n_fit"], "n_val": rows[0]["training"]["n_val"]}
     return row
 
 
@@ -319,9 +362,9 @@ def calibrated_scores(probs_val, y_val, probs_test, test) -> dict:
     return row
 
 
-def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple[str, dict]]:
-    """(method name, scores) for `method` fitted on `fit`, temperature-scaled on `val`, scored on `test`
-    (RunTables)."""
+def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple]:
+    """(method name, scores, validation probabilities, validation labels, test probabilities) for `method` fitted
+    on `fit`, temperature-scaled on `val`, scored on `test` (RunTables)."""
     from astrobio.evaluation import baselines as B
 
     if method in ("lightgbm", "lightgbm_reading"):
@@ -334,9 +377,10 @@ def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple[str, dic
     for name, model in models:
         t0 = time.process_time()
         model.fit(fit)
-        row = calibrated_scores(model.predict_proba(val), val.y, model.predict_proba(test), test)
+        probs_val, probs_test = model.predict_proba(val), model.predict_proba(test)
+        row = calibrated_scores(probs_val, val.y, probs_test, test)
         row["cpu_s"] = time.process_time() - t0
-        out.append((name, row))
+        out.append((name, row, probs_val, val.y, probs_test))
     return out
 
 
@@ -539,6 +583,10 @@ def main() -> None:
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
     ap.add_argument("--max-val", type=int, default=500)
+    ap.add_argument("--members", type=int, default=1,
+                    help="ensembles: the deep and LightGBM methods fit this many models (member seeds seed + "
+                         f"{MEMBER_SEED_STRIDE} k) on each seed's subset and score their mean probabilities, as rows "
+                         "'<method>_ensembleK' (1: single models)")
     ap.add_argument("--cache-mb", type=float, default=1536,
                     help="item cache per process (MB); 1536 holds ~11,700 items, so larger subsets re-read HDF5")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
@@ -553,6 +601,8 @@ def main() -> None:
     methods = args.methods.split(",")
     if set(methods) - set(METHODS):
         raise SystemExit(f"--methods: one or more of {METHODS}")
+    if args.members < 1:
+        raise SystemExit(f"--members: {args.members}, expected 1 or more")
     deep = [m for m in methods if m == "deep" or m in ABLATIONS]
     step_budgets = [int(b) for b in args.budget_steps.split(",")] if args.budget_steps else [0] * len(sizes)
     budgets = [float(b) for b in args.budget_s.split(",")] if deep and not args.budget_steps else [0.0] * len(sizes)
@@ -597,9 +647,12 @@ def main() -> None:
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
            "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb}
     result = load_results(args.out, header)
+    def family(method: str) -> str:  # the rows' name for `method` under --members
+        return f"{method}_ensemble{args.members}" if args.members > 1 and method in ENSEMBLABLE else method
+
     done = {(r["method_family"], r["n_train"], r["seed"]) for r in result["rows"]}
     todo = [(m, n, b, s) for n, b in zip(sizes, zip(budgets, step_budgets)) for s in seeds for m in methods
-            if (m, n, s) not in done]
+            if (family(m), n, s) not in done]
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
     test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
     pool_table, pool_pos, runs, test_ds = None, None, None, None
@@ -611,18 +664,33 @@ def main() -> None:
                 runs = all_runs(args.store, args.work, fractions, args.cache_mb)
                 test_ds = RunSubset(runs, test_ids)
             drop = (method.removeprefix("deep_without_"),) if method in ABLATIONS else ()
-            rows = [(method, train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed, budget, args.work,
-                                        drop))]
+
+            def fit(member_seed, drop=drop, budget=budget):
+                return [(method, *train_deep(runs, train_ids, val_ids, test_ds, test_table, args, member_seed, budget,
+                                             args.work, drop))]
         else:
             if pool_table is None:
                 pool_table = load_tables(args.store, pool_ids, args.table_cache)
                 pool_pos = {rid: i for i, rid in enumerate(pool_ids)}
-            rows = baseline_rows(method, pool_table.subset([pool_pos[r] for r in train_ids]),
-                                 pool_table.subset([pool_pos[r] for r in val_ids]), test_table, seed)
+            fit_table = pool_table.subset([pool_pos[r] for r in train_ids])
+            val_table = pool_table.subset([pool_pos[r] for r in val_ids])
+
+            def fit(member_seed, fit_table=fit_table, val_table=val_table):
+                return baseline_rows(method, fit_table, val_table, test_table, member_seed)
+        if family(method) == method:
+            rows = [(name, row) for name, row, *_ in fit(seed)]
+        else:  # --members models on this seed's subset; member k is seeded seed + MEMBER_SEED_STRIDE * k
+            def member(k):
+                (_, row, *probs), = fit(seed + MEMBER_SEED_STRIDE * k)
+                return {**row, "member_seed": seed + MEMBER_SEED_STRIDE * k}, *probs
+
+            members = [cached_member(args.work / "members" / f"{method}-n{n}-seed{seed}-member{k}.npz",
+                                     lambda k=k: member(k)) for k in range(args.members)]
+            rows = [(family(method), ensemble_row(members, test_table))]
         for name, row in rows:
             print(f"  {name:32s} n={n:6d} seed={seed}: macro-F1 {row['macro_f1']:.3f}  log-loss {row['log_loss']:.3f}"
                   f"  ECE {row['ece']:.3f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-        result = save_rows(args.out, header, leg, [{"method": name, "method_family": method, "n_train": n,
+        result = save_rows(args.out, header, leg, [{"method": name, "method_family": family(method), "n_train": n,
                                                     "seed": seed, **row} for name, row in rows], args.information)
     result = save_rows(args.out, header, leg, [], args.information)
     if result["rows"]:

@@ -111,3 +111,44 @@ def test_legs_side_by_side_keep_each_others_rows(quality, tmp_path):
     assert summary["macro_f1"] == {"median": 0.5, "min": 0.4, "max": 0.6} and summary["auroc_inhabited"] is None
     other = quality.save_rows(out, {**header, "test_set_sha256": "def"}, {"leg": 3}, [], info)
     assert other["rows"] == []  # another test set starts a new file
+
+
+def test_members_score_the_mean_of_models_fitted_on_one_subset(quality, eval_store, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    shutil.copytree(eval_store, store)
+    out, work = tmp_path / "quality.json", tmp_path / "work"
+    common = ["quality.py", "--store", str(store), "--seeds", "0", "--n-test", "8", "--work", str(work),
+              "--out", str(out), "--methods", "deep,lightgbm", "--preset", "tiny", "--batch-size", "4",
+              "--eval-every", "3", "--max-val", "3", "--sizes", "16", "--budget-steps", "6"]
+    monkeypatch.setattr(sys, "argv", common)
+    quality.main()
+    monkeypatch.setattr(sys, "argv", common + ["--members", "2"])
+    quality.main()
+    rows = {r["method"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"deep", "lightgbm", "deep_ensemble2", "lightgbm_ensemble2"}
+    for method in ("deep", "lightgbm"):
+        members = rows[f"{method}_ensemble2"]["members"]
+        assert [m["seed"] for m in members] == [0, quality.MEMBER_SEED_STRIDE]
+        # member 0 is the seed's own model, refitted: the same scores to the last digit
+        assert members[0]["macro_f1"] == rows[method]["macro_f1"]
+        assert members[0]["log_loss"] == rows[method]["log_loss"]
+    assert rows["deep_ensemble2"]["training"]["n_fit"] == rows["deep"]["training"]["n_fit"]
+    assert len(list((work / "members").glob("*.npz"))) == 4
+    # a killed leg's finished members are read back, not refitted: a changed file shows through
+    (work / "members" / "lightgbm-n16-seed0-member1.npz").rename(work / "m1.npz")
+    kept = json.loads(out.read_text())
+    kept["rows"] = [r for r in kept["rows"] if r["method"] != "lightgbm_ensemble2"]
+    out.write_text(json.dumps(kept))
+    import numpy as np
+
+    with np.load(work / "m1.npz") as z:
+        saved = dict(z)
+    np.savez(work / "members" / "lightgbm-n16-seed0-member1.npz",
+             **{**saved, "row": json.dumps({**json.loads(str(saved["row"])), "macro_f1": -1.0})})
+    monkeypatch.setattr(sys, "argv", common + ["--members", "2", "--methods", "lightgbm"])
+    quality.main()
+    again = {r["method"]: r for r in json.loads(out.read_text())["rows"]}["lightgbm_ensemble2"]
+    assert again["members"][1]["macro_f1"] == -1.0 and again["macro_f1"] == rows["lightgbm_ensemble2"]["macro_f1"]
+    monkeypatch.setattr(sys, "argv", common + ["--members", "0"])
+    with pytest.raises(SystemExit, match="--members: 0"):
+        quality.main()
