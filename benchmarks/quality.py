@@ -587,6 +587,9 @@ def main() -> None:
                     help="ensembles: the deep and LightGBM methods fit this many models (member seeds seed + "
                          f"{MEMBER_SEED_STRIDE} k) on each seed's subset and score their mean probabilities, as rows "
                          "'<method>_ensembleK' (1: single models)")
+    ap.add_argument("--member", type=int, help="with --members: fit only this member (0 .. K-1) into --work and "
+                                               "write no row, so members can be fitted side by side; a later leg "
+                                               "without --member reads them and writes the row")
     ap.add_argument("--cache-mb", type=float, default=1536,
                     help="item cache per process (MB); 1536 holds ~11,700 items, so larger subsets re-read HDF5")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
@@ -603,6 +606,8 @@ def main() -> None:
         raise SystemExit(f"--methods: one or more of {METHODS}")
     if args.members < 1:
         raise SystemExit(f"--members: {args.members}, expected 1 or more")
+    if args.member is not None and not 0 <= args.member < args.members:
+        raise SystemExit(f"--member: {args.member}, expected 0 .. {args.members - 1} (--members {args.members})")
     deep = [m for m in methods if m == "deep" or m in ABLATIONS]
     step_budgets = [int(b) for b in args.budget_steps.split(",")] if args.budget_steps else [0] * len(sizes)
     budgets = [float(b) for b in args.budget_s.split(",")] if deep and not args.budget_steps else [0.0] * len(sizes)
@@ -684,8 +689,13 @@ def main() -> None:
                 (_, row, *probs), = fit(seed + MEMBER_SEED_STRIDE * k)
                 return {**row, "member_seed": seed + MEMBER_SEED_STRIDE * k}, *probs
 
+            ks = range(args.members) if args.member is None else [args.member]
             members = [cached_member(args.work / "members" / f"{method}-n{n}-seed{seed}-member{k}.npz",
-                                     lambda k=k: member(k)) for k in range(args.members)]
+                                     lambda k=k: member(k)) for k in ks]
+            if args.member is not None:
+                print(f"  {method} n={n} seed={seed}: member {args.member} in {args.work / 'members'}, macro-F1 "
+                      f"{members[0][0]['macro_f1']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                continue
             rows = [(family(method), ensemble_row(members, test_table))]
         for name, row in rows:
             print(f"  {name:32s} n={n:6d} seed={seed}: macro-F1 {row['macro_f1']:.3f}  log-loss {row['log_loss']:.3f}"

@@ -134,21 +134,26 @@ def test_members_score_the_mean_of_models_fitted_on_one_subset(quality, eval_sto
         assert members[0]["log_loss"] == rows[method]["log_loss"]
     assert rows["deep_ensemble2"]["training"]["n_fit"] == rows["deep"]["training"]["n_fit"]
     assert len(list((work / "members").glob("*.npz"))) == 4
-    # a killed leg's finished members are read back, not refitted: a changed file shows through
-    (work / "members" / "lightgbm-n16-seed0-member1.npz").rename(work / "m1.npz")
-    kept = json.loads(out.read_text())
-    kept["rows"] = [r for r in kept["rows"] if r["method"] != "lightgbm_ensemble2"]
-    out.write_text(json.dumps(kept))
+    # members fitted side by side (--member k) are read back by the leg that writes the row, not refitted:
+    # a changed member file shows through
+    work2, out2 = tmp_path / "work2", tmp_path / "q2.json"
+    alone = [a.replace(str(work), str(work2)).replace(str(out), str(out2)) for a in common]
+    alone[alone.index("deep,lightgbm")] = "lightgbm"
+    monkeypatch.setattr(sys, "argv", alone + ["--members", "2", "--member", "1"])
+    quality.main()
+    assert json.loads(out2.read_text())["rows"] == []
+    (path,) = (work2 / "members").glob("*.npz")
+    assert path.name == "lightgbm-n16-seed0-member1.npz"
     import numpy as np
 
-    with np.load(work / "m1.npz") as z:
+    with np.load(path) as z:
         saved = dict(z)
-    np.savez(work / "members" / "lightgbm-n16-seed0-member1.npz",
-             **{**saved, "row": json.dumps({**json.loads(str(saved["row"])), "macro_f1": -1.0})})
-    monkeypatch.setattr(sys, "argv", common + ["--members", "2", "--methods", "lightgbm"])
+    np.savez(path, **{**saved, "row": json.dumps({**json.loads(str(saved["row"])), "macro_f1": -1.0})})
+    monkeypatch.setattr(sys, "argv", alone + ["--members", "2"])
     quality.main()
-    again = {r["method"]: r for r in json.loads(out.read_text())["rows"]}["lightgbm_ensemble2"]
+    (again,) = json.loads(out2.read_text())["rows"]
     assert again["members"][1]["macro_f1"] == -1.0 and again["macro_f1"] == rows["lightgbm_ensemble2"]["macro_f1"]
-    monkeypatch.setattr(sys, "argv", common + ["--members", "0"])
-    with pytest.raises(SystemExit, match="--members: 0"):
-        quality.main()
+    for bad, message in ((["--members", "0"], "--members: 0"), (["--members", "2", "--member", "2"], "--member: 2")):
+        monkeypatch.setattr(sys, "argv", common + bad)
+        with pytest.raises(SystemExit, match=message):
+            quality.main()
