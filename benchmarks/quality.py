@@ -186,9 +186,10 @@ class RunSubset:
 
 
 def all_runs(store: Path, work: Path, fractions: list[float], cache_mb: float):
-    """Every stored run as one `PlanetRunDataset`, served with ONE data state (normalisation statistics and
-    tokenizer): that of the store's hash train split with `fractions` (no test run in it), computed by the first
-    leg and saved in `work`, so legs started later (the store still growing) normalise exactly alike."""
+    """(every stored run as one `PlanetRunDataset`, its data state). ONE data state (normalisation statistics and
+    tokenizer) serves every run: that of the store's hash train split with `fractions` (no test run in it),
+    computed by the first leg and saved in `work`, so legs started later (the store still growing) normalise
+    exactly alike."""
     import json
 
     from astrobio.data import PlanetRunDataset
@@ -205,8 +206,9 @@ def all_runs(store: Path, work: Path, fractions: list[float], cache_mb: float):
     # every run in one "train" split, served with that state; the item cache keeps the test runs between models
     # and, when it holds the whole subset (~134 KiB an item on the demo grid), spares later epochs the HDF5 reads
     # that would otherwise count against the CPU budget
-    return PlanetRunDataset(store, "train", seed=SPLIT_SEED, split_fractions=(1.0, 0.0, 0.0), like=state,
+    runs = PlanetRunDataset(store, "train", seed=SPLIT_SEED, split_fractions=(1.0, 0.0, 0.0), like=state,
                             cache_mb=cache_mb)
+    return runs, state
 
 
 class CpuBudget:
@@ -422,6 +424,25 @@ def concat_tables(tables):
 
 # ------------------------------------------------------------------------------------------ results file
 
+def leg_environment() -> dict:
+    """What ran a leg: the trainer's environment record (git revision, digest of the imported package source,
+    python, torch, numpy, platform, threads) and the versions of the other libraries a row depends on. A row that
+    does not reproduce can then be traced to code, library or host; legs before 2026-12-07 lack it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from astrobio.training.tracking import environment_info
+
+    env = environment_info(torch.device("cpu"))
+    for package in ("lightgbm", "scikit-learn", "torch_geometric", "h5py", "tokenizers"):
+        try:
+            env[package] = version(package)
+        except PackageNotFoundError:
+            env[package] = None
+    return env
+
+
 def load_results(path: Path, header: dict) -> dict:
     """The results so far, if they belong to this store and test set; else a fresh file with `header`."""
     import json
@@ -617,7 +638,7 @@ def main() -> None:
     import torch
 
     from astrobio.data import RealDataStorage
-    from astrobio.io import git_revision
+    from astrobio.io import canonical_json, git_revision
     from astrobio.models.presets import train_defaults
 
     if args.threads:
@@ -650,7 +671,7 @@ def main() -> None:
            "deep_budget_cpu_s": None if args.budget_steps else dict(zip(map(str, sizes), budgets)),
            "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
-           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb}
+           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb, "environment": leg_environment()}
     result = load_results(args.out, header)
     def family(method: str) -> str:  # the rows' name for `method` under --members
         return f"{method}_ensemble{args.members}" if args.members > 1 and method in ENSEMBLABLE else method
@@ -661,13 +682,14 @@ def main() -> None:
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
     test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
     pool_table, pool_pos, runs, test_ds = None, None, None, None
+    if deep:  # before the first row (and whatever is left to do), so every leg with deep methods names its state
+        runs, state = all_runs(args.store, args.work, fractions, args.cache_mb)
+        test_ds = RunSubset(runs, test_ids)
+        leg["data_state_sha256"] = hashlib.sha256(canonical_json(state).encode()).hexdigest()  # of --work's file
     for method, n, budget, seed in todo:
         train_ids, val_ids = subset_ids(pool_ids, systems, n, seed, args.max_val)
         t0 = time.perf_counter()
         if method == "deep" or method in ABLATIONS:
-            if runs is None:
-                runs = all_runs(args.store, args.work, fractions, args.cache_mb)
-                test_ds = RunSubset(runs, test_ids)
             drop = (method.removeprefix("deep_without_"),) if method in ABLATIONS else ()
 
             def fit(member_seed, drop=drop, budget=budget):

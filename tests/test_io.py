@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import stat
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 
 from astrobio.errors import InputValidationError
-from astrobio.io import atomic_directory, atomic_path, atomic_write, canonical_json, git_revision, write_json
+from astrobio.io import (atomic_directory, atomic_path, atomic_write, canonical_json, git_revision, source_sha256,
+                         write_json)
 
 
 def _siblings(directory: Path) -> list[str]:
@@ -100,6 +102,28 @@ def test_git_revision_is_full_sha_of_a_real_commit_or_none():
     pkg = Path(__import__("astrobio").__file__).parent
     assert subprocess.run(["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=pkg,
                           capture_output=True).returncode == 0
+
+
+def test_source_sha256_is_of_the_py_files_and_sees_every_edit(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.py").write_bytes(b"x = 1\n")
+    (tmp_path / "sub" / "a.py").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not source")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "c.py").write_text("skipped")
+    h = hashlib.sha256()  # sorted relative paths: b.py before sub/a.py; each as (length, path, length, bytes)
+    for rel, data in ((b"b.py", b"x = 1\n"), (b"sub/a.py", b"")):
+        h.update(len(rel).to_bytes(8, "big") + rel + len(data).to_bytes(8, "big") + data)
+    digest = source_sha256(tmp_path)
+    assert digest == h.hexdigest()
+    (tmp_path / "notes.txt").write_text("edited")
+    assert source_sha256(tmp_path) == digest  # only .py files count
+    (tmp_path / "b.py").write_bytes(b"x = 2\n")
+    assert source_sha256(tmp_path) != digest  # an uncommitted edit changes it
+    (tmp_path / "b.py").write_bytes(b"x = 1\n")
+    (tmp_path / "sub" / "a.py").rename(tmp_path / "a.py")
+    assert source_sha256(tmp_path) != digest  # so does a move
+    assert len(source_sha256()) == 64  # the installed package
 
 
 def test_atomic_write_newline_is_opens(tmp_path):

@@ -1,4 +1,5 @@
-"""File-system plumbing shared by every writer in the package: atomic writes, canonical JSON, git revision.
+"""File-system plumbing shared by every writer in the package: atomic writes, canonical JSON, git revision,
+the source digest.
 
 An atomic write goes to a temp file in the target's own directory (so the rename never crosses a file
 system), is flushed and fsynced, renamed over the target with `os.replace`, and then the directory is
@@ -8,6 +9,7 @@ complete new one, never a torn one; on any error the temp file is removed and th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -156,5 +158,22 @@ def git_revision() -> str | None:
     return rev if out.returncode == 0 and len(rev) == 40 else None
 
 
+def source_sha256(root: str | Path | None = None) -> str:
+    """sha256 over the `.py` files under `root` (default: this package's directory), each as its path relative
+    to `root` and its bytes, in sorted path order; `__pycache__` is skipped.
+
+    Why beside `git_revision`: a commit names what was checked in, not what ran. Uncommitted edits, or a
+    PYTHONPATH that puts another working tree's package first, run other code under the same HEAD; this digest
+    is of the files actually imported, so two results with equal digests ran the same package source.
+    """
+    base = Path(__file__).resolve().parent if root is None else Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in base.rglob("*.py") if "__pycache__" not in p.parts):
+        rel = path.relative_to(base).as_posix().encode()
+        data = path.read_bytes()
+        h.update(len(rel).to_bytes(8, "big") + rel + len(data).to_bytes(8, "big") + data)  # lengths: no ambiguity
+    return h.hexdigest()
+
+
 __all__ = ["atomic_path", "atomic_write", "canonical_json", "fsync_dir", "git_revision", "json_default",
-           "write_json"]
+           "source_sha256", "write_json"]

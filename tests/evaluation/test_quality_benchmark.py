@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from astrobio.io import canonical_json, source_sha256
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 
@@ -56,6 +59,10 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     result = json.loads(out.read_text())
     (leg,) = result["legs"]
     assert result["test_runs"] >= 8 and leg["pool_runs"] + result["test_runs"] == leg["store_runs"]
+    # the leg names what ran: the package source's digest, the libraries, the data state in --work
+    assert leg["environment"]["source_sha256"] == source_sha256() and leg["environment"]["lightgbm"]
+    saved = json.loads((tmp_path / "work" / "data_state.json").read_text())["state"]
+    assert leg["data_state_sha256"] == hashlib.sha256(canonical_json(saved).encode()).hexdigest()
     methods = {r["method"] for r in result["rows"]}
     assert {"deep", "lightgbm", "oracle", "kopparapu_hz_conservative", "esi_threshold_0.8"} <= methods
     assert {(r["n_train"], r["seed"]) for r in result["rows"]} == {(10, 0), (16, 0)}

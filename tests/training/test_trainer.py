@@ -12,6 +12,7 @@ import torch
 from trainer_toys import ToyDataset, ToyModel, toy_loader, toy_loss
 
 from astrobio.errors import InputValidationError, TrainingInstabilityError
+from astrobio.io import source_sha256
 from astrobio.training import TrainConfig, Trainer, classification_metrics, cosine_lr_factor, load_checkpoint
 from astrobio.training.trainer import selection_score
 from astrobio.training.trainer import build_optimizer, build_scheduler, memory_stats
@@ -92,6 +93,7 @@ def test_training_learns_and_writes_outputs(tmp_path):
     assert [r["step"] for r in rows if r["kind"] == "val"] == [8, 16, 24]
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["environment"]["torch"] == torch.__version__ and info["data_fingerprint"] == "toy"
+    assert info["environment"]["source_sha256"] == source_sha256()
 
 
 class _Interrupt(Exception):

@@ -12,11 +12,12 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from astrobio import __version__
 from astrobio.errors import InputValidationError
-from astrobio.io import git_revision
+from astrobio.io import git_revision, source_sha256
 
 
 class Tracker:
@@ -115,8 +116,10 @@ def environment_info(device: torch.device, world_size: int = 1) -> dict[str, Any
     info: dict[str, Any] = {
         "astrobio_version": __version__,
         "git_revision": git_revision(),
+        "source_sha256": source_sha256(),  # the package source that ran (a dirty tree or PYTHONPATH shows here)
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "numpy": np.__version__,
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
