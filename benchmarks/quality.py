@@ -644,8 +644,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    index = RealDataStorage(args.store).index_columns(("run_id", "system"))
+    index = RealDataStorage(args.store).index_columns(("run_id", "system", "content_hash"))
     systems = first_systems(dict(zip(index["run_id"], index["system"])), args.max_systems)
+    # the contents of the runs in use, not their ids only: a store re-simulated on another CPU holds the same runs
+    # with float values that can differ in the last bits (numpy's SIMD kernels; 2026-12-07 in docs/results.md)
+    content = "\n".join(f"{r} {c}" for r, c in zip(index["run_id"], index["content_hash"]) if r in systems)
     test_ids, fractions = choose_test(systems, args.test_from_systems, args.n_test)
     test_ids = sorted(test_ids)
     pool_ids = sorted(set(systems) - set(test_ids))
@@ -671,7 +674,8 @@ def main() -> None:
            "deep_budget_cpu_s": None if args.budget_steps else dict(zip(map(str, sizes), budgets)),
            "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
-           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb, "environment": leg_environment()}
+           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb, "environment": leg_environment(),
+           "store_content_sha256": hashlib.sha256(content.encode()).hexdigest()}
     result = load_results(args.out, header)
     def family(method: str) -> str:  # the rows' name for `method` under --members
         return f"{method}_ensemble{args.members}" if args.members > 1 and method in ENSEMBLABLE else method

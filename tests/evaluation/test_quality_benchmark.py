@@ -63,6 +63,7 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     assert leg["environment"]["source_sha256"] == source_sha256() and leg["environment"]["lightgbm"]
     saved = json.loads((tmp_path / "work" / "data_state.json").read_text())["state"]
     assert leg["data_state_sha256"] == hashlib.sha256(canonical_json(saved).encode()).hexdigest()
+    assert len(leg["store_content_sha256"]) == 64
     methods = {r["method"] for r in result["rows"]}
     assert {"deep", "lightgbm", "oracle", "kopparapu_hz_conservative", "esi_threshold_0.8"} <= methods
     assert {(r["n_train"], r["seed"]) for r in result["rows"]} == {(10, 0), (16, 0)}
@@ -80,6 +81,7 @@ def test_every_method_scored_resumed_and_plotted(quality, eval_store, tmp_path, 
     quality.main()
     grown = json.loads(out.read_text())
     assert grown["test_set_sha256"] == result["test_set_sha256"] and len(grown["legs"]) == 2
+    assert grown["legs"][-1]["store_content_sha256"] != leg["store_content_sha256"]  # more runs in use
     assert grown["legs"][-1]["pool_runs"] > leg["pool_runs"]
     assert {r["n_train"] for r in grown["rows"]} == {10, 16, 24}
 

@@ -7,7 +7,7 @@ import yaml
 
 from astrobio.errors import InputValidationError
 from astrobio.training import TrainConfig
-from astrobio.training.tracking import make_tracker
+from astrobio.training.tracking import cpu_model, make_tracker
 from astrobio.training.trainer import resolve_precision
 
 
@@ -80,3 +80,15 @@ def test_preset_defaults_then_overrides(tmp_path):
     # preset defaults ← YAML ← flags (None = flag not given)
     c = resolve_config(path, None, tmp_path / "run", {"batch_size": 2, "lr": None, "seed": 7})
     assert (c.preset, c.lr, c.batch_size, c.seed, c.warmup_steps) == ("small", 0.002, 2, 7, 20)
+
+
+def test_cpu_model_is_read_from_cpuinfo_or_none(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t: avx2\n\n"
+                   "processor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
+    assert cpu_model(x86) == "AMD EPYC 9B14"
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n")
+    assert cpu_model(arm) == "Raspberry Pi 4 Model B Rev 1.4"
+    (tmp_path / "empty").write_text("processor\t: 0\nmodel name\t:\n")
+    assert cpu_model(tmp_path / "empty") is None and cpu_model(tmp_path / "missing") is None

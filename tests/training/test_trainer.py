@@ -94,6 +94,7 @@ def test_training_learns_and_writes_outputs(tmp_path):
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["environment"]["torch"] == torch.__version__ and info["data_fingerprint"] == "toy"
     assert info["environment"]["source_sha256"] == source_sha256()
+    assert info["environment"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 class _Interrupt(Exception):

@@ -111,6 +111,21 @@ def make_tracker(kind: str, run_dir: str | Path) -> Tracker:
                               f"(missing module {exc.name!r}), or --tracking none / tensorboard") from None
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's model name from `cpuinfo` (Linux), else None. Recorded because float results, and so a store's
+    contents and a training curve, can differ between CPUs: numpy and torch pick SIMD kernels (AVX2, AVX-512)
+    by what the CPU offers, and those round differently."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model") and value.strip():
+            return value.strip()
+    return None
+
+
 def environment_info(device: torch.device, world_size: int = 1) -> dict[str, Any]:
     """What a reader needs to reproduce a run's numbers."""
     info: dict[str, Any] = {
@@ -121,6 +136,8 @@ def environment_info(device: torch.device, world_size: int = 1) -> dict[str, Any
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the SIMD kernels torch runs
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
