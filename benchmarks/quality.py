@@ -41,6 +41,11 @@ the seed's subset (member k seeded seed + 1000 k, so member 0 is the single mode
 probabilities by the same protocol, as rows '<method>_ensembleK' with the members' own scores beside; each
 finished member is kept in `--work`/members, so a killed leg resumes member by member.
 
+Each leg records what ran it (`leg_environment`: git revision, a digest of the imported package source, library
+versions, CPU model, torch's SIMD kernels), the digest of its data state and a digest of the store's run contents
+(ids and content hashes): the test set's sha256 names the runs, not their bits, and a store re-simulated on
+another CPU holds the same runs with different last bits (docs/results.md, 2026-12-07).
+
 It resumes: rows already in `--out` (same store, same test set) are kept and skipped, so it can run in legs
 (e.g. `--methods lightgbm,rules,oracle` first, then `--methods deep --sizes 1000,4000`). The figure
 (`--out` with .png) shows macro-F1 and log-loss against n_train, median over seeds with the seeds' range, one line
