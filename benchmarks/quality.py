@@ -34,7 +34,9 @@ for the baselines); the uncalibrated log-loss, ECE and macro-F1 are kept beside 
 Metrics (`astrobio.metrics`): accuracy, macro-F1, log-loss, Brier, ECE, AUROC habitable-or-inhabited
 vs not, AUROC inhabited vs habitable, overall and per transit stratum (`metrics.transit_stratum`); and
 `macro_f1_decision`: the macro-F1 of argmax(w * p) with class weights w fitted on the validation slice
-(`metrics.fit_macro_f1_weights`), the same rule for every method (argmax maximises accuracy, not macro-F1).
+(`metrics.fit_macro_f1_weights`), the same rule for every method (argmax maximises accuracy, not macro-F1);
+per-class F1; and `macro_f1_habitable_revealed` / `macro_f1_inhabited_revealed`: the macro-F1 left when the true
+answer to one of the label's two questions is given (`metrics.reveal_answer`), which says where a method loses.
 
 `--members K` (K > 1) turns deep, its ablations, lightgbm and lightgbm_reading into ensembles: K models fitted on
 the seed's subset (member k seeded seed + 1000 k, so member 0 is the single model), scored on their mean
@@ -78,7 +80,7 @@ METHODS = ("deep", *ABLATIONS, "lightgbm", "lightgbm_reading", "rules", "oracle"
 ENSEMBLABLE = ("deep", *ABLATIONS, "lightgbm", "lightgbm_reading")  # the methods --members applies to
 MEMBER_SEED_STRIDE = 1000  # member k of a seed's ensemble is seeded seed + 1000 k (member 0 is the seed's model)
 SCORES = ("accuracy", "macro_f1", "log_loss", "brier", "ece", "auroc_habitable", "auroc_inhabited",
-          "macro_f1_decision")
+          "macro_f1_decision", "macro_f1_habitable_revealed", "macro_f1_inhabited_revealed")
 
 
 # ------------------------------------------------------------------------------------------ split
@@ -147,15 +149,19 @@ def scores(y: np.ndarray, probs: np.ndarray, n_transits: np.ndarray) -> dict:
     """The SCORES overall and per transit stratum (the package's metrics and strata)."""
     from astrobio import metrics as M
 
-    def pick(m: dict) -> dict:
+    def pick(y: np.ndarray, probs: np.ndarray) -> dict:
+        m = M.classification_metrics(y, probs)
+        # where the macro-F1 is lost: the score left when one of the label's two questions is answered truly
+        revealed = M.revealed_macro_f1(y, probs) if len(y) else dict.fromkeys(M.QUESTIONS, float("nan"))
         return {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "log_loss": m["log_loss"],
                 "brier": m["brier"], "ece": m["ece"], "auroc_habitable": m["auroc_habitable_vs_not"],
-                "auroc_inhabited": m["auroc_inhabited_vs_habitable"]}
+                "auroc_inhabited": m["auroc_inhabited_vs_habitable"],
+                "f1_per_class": {c: v["f1"] for c, v in m["per_class"].items()},
+                **{f"macro_f1_{q}_revealed": v for q, v in revealed.items()}}
 
     strata = np.array([M.transit_stratum(int(k)) for k in n_transits])
-    out = pick(M.classification_metrics(y, probs))
-    out["strata"] = {s: pick(M.classification_metrics(y[strata == s], probs[strata == s]))
-                     for s in sorted(set(strata.tolist()))}
+    out = pick(y, probs)
+    out["strata"] = {s: pick(y[strata == s], probs[strata == s]) for s in sorted(set(strata.tolist()))}
     return out
 
 

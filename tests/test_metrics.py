@@ -120,3 +120,25 @@ def test_macro_f1_weights_split_two_confusable_classes_and_keep_argmax_when_it_i
     assert M.accuracy_macro_f1(y, (probs * w).argmax(1))["macro_f1"] == 1.0
     clear = np.eye(3)[y] * 0.9 + 0.1 / 3  # argmax already perfect: the weights stay 1
     np.testing.assert_array_equal(M.fit_macro_f1_weights(clear, y), [1.0, 1.0, 1.0])
+
+
+def test_revealed_answers_renormalise_over_the_agreeing_classes():
+    # habitable revealed: the class-0 rows become certain, the others keep p1 : p2 (row 5: 0.2 : 0.3)
+    hab = M.reveal_answer(P, Y, "habitable")
+    np.testing.assert_allclose(hab[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(hab[5], [0.0, 0.4, 0.6])
+    # inhabited revealed: row 1 (true 0) keeps p0 : p1 = 0.3 : 0.6 and is still called 1
+    inh = M.reveal_answer(P, Y, "inhabited")
+    np.testing.assert_allclose(inh[1], [1 / 3, 2 / 3, 0.0])
+    np.testing.assert_allclose(inh[4], [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(hab.sum(1), 1.0)
+    np.testing.assert_allclose(inh.sum(1), 1.0)
+    # predictions 0,0,1,1,2,2 (all right) and 0,1,1,1,2,2 (class-0 F1 2/3, class-1 F1 0.8, class-2 F1 1)
+    assert M.revealed_macro_f1(Y, P) == pytest.approx({"habitable": 1.0, "inhabited": (2 / 3 + 0.8 + 1) / 3})
+
+
+def test_revealed_answer_where_the_model_gave_the_true_side_no_probability():
+    # a confident "not habitable" for a habitable planet: uniform over the classes the answer allows
+    np.testing.assert_allclose(M.reveal_answer(np.array([[1.0, 0.0, 0.0]]), [2], "habitable"), [[0.0, 0.5, 0.5]])
+    with pytest.raises(ValueError, match="question 'alive'"):
+        M.reveal_answer(P, Y, "alive")

@@ -14,6 +14,10 @@ Macro-F1 decision: argmax of calibrated probabilities maximises accuracy, not ma
 "Optimal thresholding of classifiers to maximize F1 measure": the F1-optimal threshold lies below 1/2); where two
 classes are hard to tell apart, argmax gives one of them nearly all the shared cases. `fit_macro_f1_weights`
 fits per-class weights w (w_0 = 1) on validation data so that argmax(w * p) maximises macro-F1 there.
+Revealed answers: the label asks two questions (`world/labels.py`): is the planet habitable (class >= 1), and is a
+habitable planet inhabited (class 2)? `reveal_answer` tells a model the true answer to one of them and renormalises
+its probabilities over the classes that agree (Bayes' rule: each answer is a union of classes). The macro-F1 left
+then says what the other question costs the model; it diagnoses where a score is lost and is not a bound.
 """
 
 from __future__ import annotations
@@ -135,6 +139,30 @@ def fit_macro_f1_weights(probs: np.ndarray, y_true) -> np.ndarray:
         if f1 > best_f1 + 1e-12:
             best, best_f1 = w, f1
     return best
+
+
+# The label's two questions: the classes for which the answer is "yes" (CLASS_NAMES order).
+QUESTIONS = {"habitable": (1, 2), "inhabited": (2,)}
+
+
+def reveal_answer(probs: np.ndarray, y_true, question: str) -> np.ndarray:
+    """probs (N, C) conditioned on the true answer to QUESTIONS[question]: zero for the classes that disagree with
+    it, the rest renormalised; uniform over the agreeing classes where probs gives them all 0."""
+    if question not in QUESTIONS:
+        raise ValueError(f"question {question!r}: expected one of {sorted(QUESTIONS)}")
+    probs, y = np.asarray(probs, float), np.asarray(y_true, int)
+    yes = np.isin(np.arange(probs.shape[1]), QUESTIONS[question])  # (C,)
+    agree = yes[None, :] == np.isin(y, QUESTIONS[question])[:, None]  # (N, C)
+    kept = np.where(agree, probs, 0.0)
+    total = kept.sum(1, keepdims=True)
+    uniform = agree / agree.sum(1, keepdims=True)
+    return np.where(total > 0, kept / np.where(total > 0, total, 1.0), uniform)
+
+
+def revealed_macro_f1(y_true, probs: np.ndarray) -> dict[str, float]:
+    """Macro-F1 of argmax after each question's answer is revealed (`reveal_answer`), keyed by question."""
+    return {q: accuracy_macro_f1(y_true, reveal_answer(probs, y_true, q).argmax(1), np.shape(probs)[1])["macro_f1"]
+            for q in QUESTIONS}
 
 
 def classification_metrics(y_true, probs: np.ndarray) -> dict:

@@ -38,6 +38,23 @@ def test_subsets_are_nested_system_disjoint_and_carve_a_validation_slice(quality
         quality.subset_ids(pool, systems, 31, seed=0, max_val=4)
 
 
+def test_scores_say_which_question_a_method_loses_overall_and_per_stratum(quality):
+    import numpy as np
+
+    y = np.array([0, 1, 2, 2])
+    # right about habitability everywhere; calls both inhabited planets habitable
+    probs = np.array([[0.9, 0.05, 0.05], [0.1, 0.6, 0.3], [0.1, 0.6, 0.3], [0.1, 0.5, 0.4]])
+    s = quality.scores(y, probs, np.array([0, 0, 10, 10]))
+    assert s["macro_f1"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert s["f1_per_class"] == pytest.approx({"not_habitable": 1.0, "habitable": 0.5, "inhabited": 0.0})
+    assert s["macro_f1_habitable_revealed"] == pytest.approx(s["macro_f1"])  # habitability was not the loss
+    assert s["macro_f1_inhabited_revealed"] == 1.0  # the inhabited question was all of it
+    # that stratum holds class 2 only; the absent classes count 0 in its macro average (metrics' convention)
+    assert s["strata"]["6-20 transits"]["macro_f1_inhabited_revealed"] == pytest.approx(1 / 3)
+    assert s["strata"]["6-20 transits"]["macro_f1"] == 0.0
+    assert set(quality.SCORES) - {"macro_f1_decision"} <= set(s)  # the decision needs a validation slice
+
+
 def test_test_set_reaches_its_size_and_holds_whole_systems(quality):
     systems = {f"r{i:03d}": f"s{i // 3}" for i in range(300)}
     fractions = quality.split_fractions(systems, 40)
