@@ -614,7 +614,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.0, help="deep model: peak learning rate (0: the preset's)")
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
-    ap.add_argument("--max-val", type=int, default=500)
+    ap.add_argument("--max-val", type=int, default=500,
+                    help="cap on the validation slice (10%% of each subset); 500 is quality.json's protocol, and at "
+                         "32k a 2,000-run slice picks the deep model's checkpoint better (docs/results.md, 2026-12-07)")
     ap.add_argument("--members", type=int, default=1,
                     help="ensembles: the deep and LightGBM methods fit this many models (member seeds seed + "
                          f"{MEMBER_SEED_STRIDE} k) on each seed's subset and score their mean probabilities, as rows "
