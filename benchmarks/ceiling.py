@@ -98,15 +98,11 @@ def habitable(truth, clim: dict, i: int) -> bool:
 def viable_kinds(truth, clim: dict, i: int) -> list[str]:
     """The biospheres a metabolism allows on the abiotic planet, sorted as `assign_biospheres` chooses among them
     (it asks only where the abiotic climate can host life)."""
-    from astrobio.world import metabolism
+    from astrobio.world import survey
 
     if not habitable(truth, clim, i):
         return []
-    env = metabolism.environment_from_conditions(
-        light_available=True, co2_vmr=truth.composition["CO2"], h2_vmr=truth.composition["H2"],
-        o2_vmr=truth.composition["O2"], liquid_water=True,
-        temperature_k=float(clim["global_mean_surface_temperature_k"][i]))
-    return sorted(metabolism.viable_biospheres(env))
+    return sorted(survey.viable_biospheres(truth, float(clim["global_mean_surface_temperature_k"][i])))
 
 
 def hypothesis_class(truth, clim: dict, i: int) -> int:

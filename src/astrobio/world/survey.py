@@ -174,6 +174,15 @@ def sample_abiotic_population(n: int, seed: int = 0, survey: SurveyDesign | None
     return truths
 
 
+def viable_biospheres(truth: PlanetTruth, temperature_k: float) -> tuple[str, ...]:
+    """The biospheres a metabolism allows on a planet with liquid water, its atmosphere and this mean surface
+    temperature (the environment `assign_biospheres` asks the metabolic models about)."""
+    env = metabolism.environment_from_conditions(
+        light_available=True, co2_vmr=truth.composition["CO2"], h2_vmr=truth.composition["H2"],
+        o2_vmr=truth.composition["O2"], liquid_water=True, temperature_k=temperature_k)
+    return metabolism.viable_biospheres(env)
+
+
 def assign_biospheres(truths: list[PlanetTruth], climate, seed: int = 0) -> list[PlanetTruth]:
     """Let life arise where the true climate and chemistry allow a metabolism (with P_LIFE_IF_VIABLE).
 
@@ -189,11 +198,7 @@ def assign_biospheres(truths: list[PlanetTruth], climate, seed: int = 0) -> list
         if t.biosphere != "none" or not can_host or rng.random() >= P_LIFE_IF_VIABLE:
             out.append(t)
             continue
-        env = metabolism.environment_from_conditions(
-            light_available=True, co2_vmr=t.composition["CO2"], h2_vmr=t.composition["H2"],
-            o2_vmr=t.composition["O2"], liquid_water=True,
-            temperature_k=float(climate.global_mean_surface_temperature_k[i]))
-        viable = metabolism.viable_biospheres(env)
+        viable = viable_biospheres(t, float(climate.global_mean_surface_temperature_k[i]))
         if not viable:
             out.append(t)
             continue
