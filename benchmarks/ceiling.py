@@ -348,6 +348,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seeds the Monte-Carlo atmospheres")
     ap.add_argument("--limit", type=int, default=0, help="only the first N test runs (0: all; for a quick look)")
     ap.add_argument("--out", type=Path, default=Path("docs/measurements/ceiling.json"))
+    ap.add_argument("--teacher-out", type=Path, default=None,
+                    help="instead: the exact posterior [N, 3] of every run outside the test set (the training "
+                         "pool), written as an .npz of run_ids and probs (soft targets, see quality.py --teacher)")
+    ap.add_argument("--shard", default="0/1", help="with --teacher-out: K/N, this process's share of the pool")
+    ap.add_argument("--chunk", type=int, default=1500, help="with --teacher-out: runs per posterior call")
     ap.add_argument("members", type=Path, nargs="*",
                     help="member .npz files benchmarks/quality.py kept (--work/members) on the same test set: "
                          "scored beside the ceiling, with the same life-question log-loss")
@@ -369,6 +374,8 @@ def main() -> None:
     index = storage.index_columns(("run_id", "system"))
     test_ids, fractions = choose_test(dict(zip(index["run_id"], index["system"])), args.test_from_systems, args.n_test)
     test_ids = sorted(test_ids)
+    if args.teacher_out is not None:
+        return teacher(args, storage, summary, sorted(set(index["run_id"]) - set(test_ids)), log)
     sha = hashlib.sha256("\n".join(test_ids).encode()).hexdigest()
     runs = [storage.load_run(r) for r in (test_ids[:args.limit] if args.limit else test_ids)]
     log(f"{len(runs)} test runs (test set sha256 {sha[:7]})")
@@ -403,6 +410,35 @@ def main() -> None:
         "draws": args.draws, "hypotheses": n_hyp, "checks": checks, "seconds": round(time.perf_counter() - t0, 1),
         "summary": summarise(rows), "rows": rows})
     log(f"wrote {args.out}")
+
+
+def teacher(args, storage, summary: dict, pool: list[str], log) -> None:
+    """The exact posterior of this shard's pool runs (`--teacher-out`): what a training target distilled from
+    the observer who knows the planet would be (privileged information, used as a label, never as an input)."""
+    from astrobio.io import atomic_path
+    from astrobio.world import simulate, survey
+
+    k, n = (int(x) for x in args.shard.split("/"))
+    mine = pool[k::n]
+    design = survey.survey_design(summary["survey"])
+    config, grid = design.spectrum_config(), simulate.grid_for(summary["resolution"])
+    drawn = {t.name: t for t in survey.sample_abiotic_population(summary["runs"], summary["seed"], design)}
+    ids, probs, agree = [], [], 0
+    for c in range(0, len(mine), args.chunk):
+        runs = [storage.load_run(r) for r in mine[c:c + args.chunk]]
+        abiotic = [drawn[r.truth.name] for r in runs]
+        base = climate_summary(abiotic, grid)
+        post, _ = posteriors(runs, abiotic, base, args.draws, args.seed + 1000 * k + c, grid, config, lambda m: None)
+        p = post[args.draws]["exact"]
+        y = np.array([r.labels["habitability_class"] for r in runs])
+        agree += int(((p[:, 0] > 0.5) == (y == 0)).sum())
+        ids += [r.run_id for r in runs]
+        probs.append(p)
+        log(f"shard {k}/{n}: {len(ids)} of {len(mine)} runs; habitability agrees with the label on {agree}")
+    with atomic_path(args.teacher_out) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, run_ids=np.array(ids), probs=np.concatenate(probs))
+    log(f"wrote {args.teacher_out}")
 
 
 if __name__ == "__main__":

@@ -256,6 +256,38 @@ class CpuBudget:
             raise SystemExit(143)
 
 
+def teacher_targets(paths, weight: float):
+    """(run_ids, labels [B] ints) → soft targets [B, 3] float32: (1 - weight) one-hot + weight × the teacher's
+    posterior, read from `ceiling.py --teacher-out` files. A run the files lack is an error (a silent one-hot
+    would dilute the experiment)."""
+    if not 0.0 <= weight <= 1.0:
+        raise SystemExit(f"--teacher-weight: {weight}, expected 0 .. 1")
+    table: dict[str, np.ndarray] = {}
+    for p in paths:
+        with np.load(p) as z:
+            table.update(zip(z["run_ids"].tolist(), z["probs"].astype(np.float32)))
+
+    def targets(run_ids, labels) -> np.ndarray:
+        missing = [r for r in run_ids if r not in table]
+        if missing:
+            raise SystemExit(f"--teacher: no posterior for run {missing[0]} ({len(missing)} in the batch)")
+        q = np.stack([table[r] for r in run_ids])
+        return (1.0 - weight) * np.eye(q.shape[1], dtype=np.float32)[np.asarray(labels)] + weight * q
+
+    return targets
+
+
+def distilled(out: dict, logits, q, loss_config) -> dict:
+    """`compute_multimodal_loss`'s output with its classification term replaced by the cross-entropy to q."""
+    import torch
+
+    soft = -(q * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+    out = dict(out)
+    out["total"] = out["total"] + loss_config.classification_weight * (soft - out["classification"])
+    out["classification"] = soft
+    return out
+
+
 def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget: tuple[float, int],
                work: Path, drop: tuple[str, ...] = ()) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`;
@@ -286,8 +318,14 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     torch.manual_seed(seed)  # the seed draws the initial weights too
     model = UnifiedMultiModalSystem(system_config)
 
+    soft = teacher_targets(args.teacher, args.teacher_weight) if args.teacher else None
+
     def loss_fn(outputs, batch):
-        return compute_multimodal_loss(outputs, batch, system_config.loss)
+        out = compute_multimodal_loss(outputs, batch, system_config.loss)
+        if soft is not None and model.training:  # validation keeps the true labels' loss
+            q = torch.from_numpy(soft(batch.run_ids, batch.labels.cpu().numpy())).to(outputs["logits"].device)
+            out = distilled(out, outputs["logits"], q, system_config.loss)
+        return out
 
     train, val = RunSubset(runs, train_ids, drop), RunSubset(runs, val_ids, drop)
     trainer = Trainer(model, loss_fn, train, val, cfg, out_dir)
@@ -313,6 +351,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                        "budget_steps": budget_steps or None, "cpu_s": watchdog.used, "wall_s": wall,
                        "best_val_macro_f1": summary["best_val_macro_f1"], "select_on": cfg.select_on,
                        "without": list(drop),
+                       "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None,
                        "n_fit": len(train_ids), "n_val": len(val_ids), "torch_threads": torch.get_num_threads()}
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
     return row, probs_val, v["labels"], probs_test
@@ -375,9 +414,10 @@ def calibrated_scores(probs_val, y_val, probs_test, test) -> dict:
     return row
 
 
-def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple]:
+def baseline_rows(method: str, fit, val, test, seed: int, soft=None) -> list[tuple]:
     """(method name, scores, validation probabilities, validation labels, test probabilities) for `method` fitted
-    on `fit`, temperature-scaled on `val`, scored on `test` (RunTables)."""
+    on `fit`, temperature-scaled on `val`, scored on `test` (RunTables). `soft` (`teacher_targets`): LightGBM
+    fits the soft targets of `fit`'s runs instead of their labels."""
     from astrobio.evaluation import baselines as B
 
     if method in ("lightgbm", "lightgbm_reading"):
@@ -389,10 +429,14 @@ def baseline_rows(method: str, fit, val, test, seed: int) -> list[tuple]:
     out = []
     for name, model in models:
         t0 = time.process_time()
-        model.fit(fit)
+        if soft is not None and isinstance(model, B.LightGBMBaseline):
+            model.fit(fit, soft_targets=soft(fit.run_ids, fit.y))
+        else:
+            model.fit(fit)
         probs_val, probs_test = model.predict_proba(val), model.predict_proba(test)
         row = calibrated_scores(probs_val, val.y, probs_test, test)
         row["cpu_s"] = time.process_time() - t0
+        row["soft_targets"] = soft is not None and isinstance(model, B.LightGBMBaseline)
         out.append((name, row, probs_val, val.y, probs_test))
     return out
 
@@ -614,6 +658,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.0, help="deep model: peak learning rate (0: the preset's)")
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
+    ap.add_argument("--teacher", type=Path, nargs="*", default=(),
+                    help="deep model: soft targets distilled from `ceiling.py --teacher-out` files (the posterior "
+                         "of the observer told the planet; privileged information, a label only): the class "
+                         "loss is the cross-entropy to (1 - w) one-hot + w teacher")
+    ap.add_argument("--teacher-weight", type=float, default=1.0, help="w of --teacher (0 .. 1)")
     ap.add_argument("--max-val", type=int, default=500,
                     help="cap on the validation slice (10%% of each subset); 500 is quality.json's protocol, and at "
                          "32k a 2,000-run slice picks the deep model's checkpoint better (docs/results.md, 2026-12-07)")
@@ -687,7 +736,8 @@ def main() -> None:
            "deep_budget_cpu_s": None if args.budget_steps else dict(zip(map(str, sizes), budgets)),
            "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
-           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb, "environment": leg_environment(),
+           "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb,
+           "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None, "environment": leg_environment(),
            "store_content_sha256": hashlib.sha256(content.encode()).hexdigest()}
     result = load_results(args.out, header)
     def family(method: str) -> str:  # the rows' name for `method` under --members
@@ -699,6 +749,7 @@ def main() -> None:
     print(f"{len(todo)} rows to run, {len(done)} already in {args.out}")
     test_table = load_tables(args.store, test_ids, args.table_cache) if todo else None
     pool_table, pool_pos, runs, test_ds = None, None, None, None
+    soft = teacher_targets(args.teacher, args.teacher_weight) if args.teacher else None
     if deep:  # before the first row (and whatever is left to do), so every leg with deep methods names its state
         runs, state = all_runs(args.store, args.work, fractions, args.cache_mb)
         test_ds = RunSubset(runs, test_ids)
@@ -720,7 +771,7 @@ def main() -> None:
             val_table = pool_table.subset([pool_pos[r] for r in val_ids])
 
             def fit(member_seed, fit_table=fit_table, val_table=val_table):
-                return baseline_rows(method, fit_table, val_table, test_table, member_seed)
+                return baseline_rows(method, fit_table, val_table, test_table, member_seed, soft)
         if family(method) == method:
             rows = [(name, row) for name, row, *_ in fit(seed)]
         else:  # --members models on this seed's subset; member k is seeded seed + MEMBER_SEED_STRIDE * k

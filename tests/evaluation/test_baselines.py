@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from astrobio import metrics as M
 from astrobio.evaluation import baselines as B
@@ -72,3 +73,21 @@ def test_observer_ceiling_curve_on_a_learnable_table():
     assert [p["n_train"] for p in c["curve"]] == [75, 150, 300]
     assert c["plateau"]["macro_f1"] == max(p["macro_f1"] for p in c["curve"]) >= 0.9
     assert c["flattened"] is (c["last_doubling_macro_f1_gain"] < 0.02)
+
+
+def test_lightgbm_fits_soft_targets_as_weighted_copies_and_refuses_bad_ones():
+    from astrobio.errors import InputValidationError
+
+    rng = np.random.default_rng(0)
+    s = rng.uniform(0.2, 3.0, 120)
+    train = _table([{**EARTH, "instellation_searth": v} for v in s], np.digitize(s, [0.8, 1.6]))
+    one_hot = np.eye(3)[train.y]
+    hard = B.LightGBMBaseline(seed=0).fit(train).predict_proba(train)
+    same = B.LightGBMBaseline(seed=0).fit(train, soft_targets=one_hot).predict_proba(train)
+    assert np.allclose(hard, same)  # one-hot targets: one copy per run with weight 1, the labels' own fit
+    assert (hard.argmax(1) == train.y).mean() > 0.9
+    flat = B.LightGBMBaseline(seed=0).fit(train, soft_targets=np.full((120, 3), 1 / 3)).predict_proba(train)
+    # targets that say nothing: nothing but the bagging's noise is learned, where the labels give certainty
+    assert flat.max() < 0.4 < 0.9 < np.median(hard.max(1))
+    with pytest.raises(InputValidationError, match="soft_targets"):
+        B.LightGBMBaseline(seed=0).fit(train, soft_targets=one_hot[:-1])

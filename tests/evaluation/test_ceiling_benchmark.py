@@ -157,3 +157,27 @@ def test_models_kept_by_quality_are_scored_beside_the_ceiling(ceiling, eval_stor
     np.savez(member, **{**other, "probs_test": other["probs_test"][:-1]})
     with pytest.raises(SystemExit, match="test probabilities, this test set has"):
         ceiling.main()
+
+
+def test_teacher_posteriors_cover_the_pool_in_shards_and_know_habitability(ceiling, eval_store, tmp_path,
+                                                                          monkeypatch):
+    from astrobio.data import RealDataStorage
+
+    outs = [tmp_path / f"teacher-{k}.npz" for k in (0, 1)]
+    for k, out in enumerate(outs):
+        monkeypatch.setattr(sys, "argv", ["ceiling.py", "--store", str(eval_store), "--n-test", "8", "--draws", "4",
+                                          "--teacher-out", str(out), "--shard", f"{k}/2", "--chunk", "5"])
+        ceiling.main()
+    ids, probs = [], []
+    for out in outs:
+        with np.load(out) as z:
+            ids += z["run_ids"].tolist()
+            probs.append(z["probs"])
+    probs = np.concatenate(probs)
+    storage = RealDataStorage(eval_store)
+    everything = set(storage.index_columns(("run_id",))["run_id"])
+    assert len(ids) == len(set(ids)) and set(ids) < everything  # disjoint shards, the test runs left out
+    assert probs.shape == (len(ids), 3) and np.allclose(probs.sum(1), 1.0) and (probs >= 0).all()
+    # the observer told the planet knows its habitability; only the life question is uncertain
+    y = np.array([storage.load_run(r).labels["habitability_class"] for r in ids])
+    assert np.array_equal(probs[:, 0] > 0.5, y == 0)

@@ -183,3 +183,38 @@ def test_members_score_the_mean_of_models_fitted_on_one_subset(quality, eval_sto
         monkeypatch.setattr(sys, "argv", common + bad)
         with pytest.raises(SystemExit, match=message):
             quality.main()
+
+
+def test_teacher_targets_mix_the_label_with_the_posterior_and_refuse_a_missing_run(quality, tmp_path):
+    import numpy as np
+    import torch
+
+    path = tmp_path / "teacher.npz"
+    np.savez(path, run_ids=np.array(["a", "b"]), probs=np.array([[0.0, 0.25, 0.75], [1.0, 0.0, 0.0]]))
+    targets = quality.teacher_targets([path], 0.5)
+    q = targets(["a", "b"], torch.tensor([1, 0]))
+    assert q.tolist() == [[0.0, 0.625, 0.375], [1.0, 0.0, 0.0]]
+    assert quality.teacher_targets([path], 0.0)(["a"], torch.tensor([2])).tolist() == [[0.0, 0.0, 1.0]]
+    with pytest.raises(SystemExit, match="no posterior for run c"):
+        targets(["a", "c"], torch.tensor([1, 1]))
+    with pytest.raises(SystemExit, match="--teacher-weight: 1.5"):
+        quality.teacher_targets([path], 1.5)
+
+
+def test_distilled_loss_is_the_soft_cross_entropy_and_keeps_the_other_terms(quality):
+    import torch
+    import torch.nn.functional as F
+    from types import SimpleNamespace
+
+    logits, labels = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]]), torch.tensor([0, 2])
+    hard = F.cross_entropy(logits, labels)
+    out = {"classification": hard, "regression": torch.tensor(0.3), "total": 2.0 * hard + 0.3}
+    config = SimpleNamespace(classification_weight=2.0)
+    same = quality.distilled(out, logits, F.one_hot(labels, 3).float(), config)  # one-hot: the loss unchanged
+    assert same["total"].item() == pytest.approx(out["total"].item(), abs=1e-6)
+    q = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    soft = quality.distilled(out, logits, q, config)
+    expected = -(q * torch.log_softmax(logits, -1)).sum(-1).mean()
+    assert soft["classification"].item() == pytest.approx(expected.item(), abs=1e-6)
+    assert soft["total"].item() == pytest.approx(2.0 * expected.item() + 0.3, abs=1e-6)
+    assert soft["regression"] is out["regression"] and out["classification"] is hard  # the input is not edited

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from astrobio import metrics as M
+from astrobio.errors import InputValidationError
 from astrobio.evaluation.features import RunTable
 from astrobio.world import habitable, planets, stars
 from astrobio.world.types import REGRESSION_KEYS
@@ -108,7 +109,10 @@ class LightGBMBaseline:
         parts = [t.observed, t.spectrum_bins, text] + ([t.reading] if self.with_reading else [])
         return np.hstack(parts).astype(np.float32)
 
-    def fit(self, train: RunTable) -> "LightGBMBaseline":
+    def fit(self, train: RunTable, soft_targets: np.ndarray | None = None) -> "LightGBMBaseline":
+        """Fit on `train.y`; with `soft_targets` [N, C] (rows summing to 1), on those instead: each run enters
+        once per class it has weight on, with that weight, so the multi-class log-loss boosted is the
+        cross-entropy to the soft targets."""
         from lightgbm import LGBMClassifier
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -117,7 +121,15 @@ class LightGBMBaseline:
         self.model_ = LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=15, min_child_samples=10,
                                      subsample=0.9, subsample_freq=1, colsample_bytree=0.8,
                                      random_state=self.seed, n_jobs=2, verbose=-1)
-        self.model_.fit(self._x(train), train.y)
+        x, y, weight = self._x(train), train.y, None
+        if soft_targets is not None:
+            q = np.asarray(soft_targets, dtype=np.float64)
+            if q.shape != (len(train), N_CLASSES) or not np.allclose(q.sum(1), 1.0) or (q < 0).any():
+                raise InputValidationError("soft_targets", q.shape, f"[{len(train)}, {N_CLASSES}] "
+                                           "non-negative rows summing to 1")
+            row, y = np.nonzero(q > 0)
+            x, weight = x[row], q[row, y]
+        self.model_.fit(x, y, sample_weight=weight)
         return self
 
     def predict_proba(self, t: RunTable) -> np.ndarray:
