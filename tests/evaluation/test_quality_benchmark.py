@@ -123,6 +123,37 @@ def test_a_step_budget_runs_exactly_its_steps_without_a_cpu_budget(quality, eval
         quality.main()
 
 
+def test_one_hot_teacher_reproduces_the_labels_rows_and_each_row_says_it_was_distilled(quality, eval_store, tmp_path,
+                                                                                       monkeypatch):
+    import numpy as np
+
+    from astrobio.data import RealDataStorage
+
+    store = tmp_path / "store"
+    shutil.copytree(eval_store, store)
+    storage = RealDataStorage(store)
+    ids = list(storage.index_columns(("run_id",))["run_id"])
+    teacher = tmp_path / "teacher.npz"  # a teacher that knows only the label: the soft targets are the one-hots
+    np.savez(teacher, run_ids=np.array(ids), probs=np.eye(3)[[storage.load_run(r).labels["habitability_class"]
+                                                                for r in ids]])
+    common = ["quality.py", "--store", str(store), "--seeds", "0", "--n-test", "8", "--methods", "deep,lightgbm",
+              "--preset", "tiny", "--batch-size", "4", "--eval-every", "3", "--max-val", "3", "--sizes", "16",
+              "--budget-steps", "4"]
+    rows = {}
+    for name, extra in (("labels", []), ("teacher", ["--teacher", str(teacher), "--teacher-weight", "1.0"])):
+        out = tmp_path / f"{name}.json"
+        monkeypatch.setattr(sys, "argv", common + ["--work", str(tmp_path / f"work-{name}"), "--out", str(out),
+                                                   *extra])
+        quality.main()
+        result = json.loads(out.read_text())
+        rows[name] = {r["method"]: r for r in result["rows"]}
+        assert result["legs"][0]["teacher"] == ([str(teacher)] if extra else [])
+    for method in ("deep", "lightgbm"):
+        assert rows["teacher"][method]["log_loss"] == pytest.approx(rows["labels"][method]["log_loss"], abs=1e-4)
+    assert rows["teacher"]["deep"]["training"]["teacher_weight"] == 1.0
+    assert rows["teacher"]["lightgbm"]["soft_targets"] and not rows["labels"]["lightgbm"]["soft_targets"]
+
+
 def test_legs_side_by_side_keep_each_others_rows(quality, tmp_path):
     header = {"store": "/s", "test_set_sha256": "abc", "git_revision": "r1", "test_runs": 1, "store_runs": 2}
     out, info = tmp_path / "q.json", tmp_path / "missing.json"
