@@ -374,15 +374,15 @@ def main() -> None:
     index = storage.index_columns(("run_id", "system"))
     test_ids, fractions = choose_test(dict(zip(index["run_id"], index["system"])), args.test_from_systems, args.n_test)
     test_ids = sorted(test_ids)
+    design = survey.survey_design(summary["survey"])
+    config, grid = design.spectrum_config(), simulate.grid_for(summary["resolution"])
+    drawn = {t.name: t for t in survey.sample_abiotic_population(summary["runs"], summary["seed"], design)}
     if args.teacher_out is not None:
-        return teacher(args, storage, summary, sorted(set(index["run_id"]) - set(test_ids)), log)
+        return teacher(args, storage, drawn, grid, config, sorted(set(index["run_id"]) - set(test_ids)), log)
     sha = hashlib.sha256("\n".join(test_ids).encode()).hexdigest()
     runs = [storage.load_run(r) for r in (test_ids[:args.limit] if args.limit else test_ids)]
     log(f"{len(runs)} test runs (test set sha256 {sha[:7]})")
 
-    design = survey.survey_design(summary["survey"])
-    config, grid = design.spectrum_config(), simulate.grid_for(summary["resolution"])
-    drawn = {t.name: t for t in survey.sample_abiotic_population(summary["runs"], summary["seed"], design)}
     abiotic = [drawn[r.truth.name] for r in runs]
     base = climate_summary(abiotic, grid)
     checks = world_checks(runs, abiotic, base, summary["seed"], grid, config)
@@ -412,17 +412,13 @@ def main() -> None:
     log(f"wrote {args.out}")
 
 
-def teacher(args, storage, summary: dict, pool: list[str], log) -> None:
+def teacher(args, storage, drawn: dict, grid, config, pool: list[str], log) -> None:
     """The exact posterior of this shard's pool runs (`--teacher-out`): what a training target distilled from
     the observer who knows the planet would be (privileged information, used as a label, never as an input)."""
     from astrobio.io import atomic_path
-    from astrobio.world import simulate, survey
 
     k, n = (int(x) for x in args.shard.split("/"))
     mine = pool[k::n]
-    design = survey.survey_design(summary["survey"])
-    config, grid = design.spectrum_config(), simulate.grid_for(summary["resolution"])
-    drawn = {t.name: t for t in survey.sample_abiotic_population(summary["runs"], summary["seed"], design)}
     ids, probs, agree = [], [], 0
     for c in range(0, len(mine), args.chunk):
         runs = [storage.load_run(r) for r in mine[c:c + args.chunk]]

@@ -289,11 +289,12 @@ def distilled(out: dict, logits, q, loss_config) -> dict:
 
 
 def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, budget: tuple[float, int],
-               work: Path, drop: tuple[str, ...] = ()) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+               work: Path, drop: tuple[str, ...] = (), soft=None) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Train the system on `train_ids` (early stopping and temperature on `val_ids`) and score it on `test_ds`;
     with `drop`, train, validate and test without those modalities. `budget`: (CPU seconds, steps); a step
     budget > 0 plans the schedule on it and lifts the CPU budget. `seed` draws the initial weights and the batch
-    order (the subset is the caller's). Returns the row, the uncalibrated validation probabilities, the validation
+    order (the subset is the caller's). `soft` (`teacher_targets`): the class loss of the fit runs is the
+    cross-entropy to their soft targets. Returns the row, the uncalibrated validation probabilities, the validation
     labels and the uncalibrated test probabilities."""
     import shutil
 
@@ -317,8 +318,6 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     system_config = SystemConfig.from_name(cfg.preset)
     torch.manual_seed(seed)  # the seed draws the initial weights too
     model = UnifiedMultiModalSystem(system_config)
-
-    soft = teacher_targets(args.teacher, args.teacher_weight) if args.teacher else None
 
     def loss_fn(outputs, batch):
         out = compute_multimodal_loss(outputs, batch, system_config.loss)
@@ -351,7 +350,8 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                        "budget_steps": budget_steps or None, "cpu_s": watchdog.used, "wall_s": wall,
                        "best_val_macro_f1": summary["best_val_macro_f1"], "select_on": cfg.select_on,
                        "without": list(drop),
-                       "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None,
+                       "teacher": [str(p) for p in args.teacher] if soft is not None else [],
+                       "teacher_weight": args.teacher_weight if soft is not None else None,
                        "n_fit": len(train_ids), "n_val": len(val_ids), "torch_threads": torch.get_num_threads()}
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
     return row, probs_val, v["labels"], probs_test
@@ -659,7 +659,7 @@ def main() -> None:
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
     ap.add_argument("--teacher", type=Path, nargs="*", default=(),
-                    help="deep model: soft targets distilled from `ceiling.py --teacher-out` files (the posterior "
+                    help="deep model and LightGBM: soft targets distilled from `ceiling.py --teacher-out` files (the posterior "
                          "of the observer told the planet; privileged information, a label only): the class "
                          "loss is the cross-entropy to (1 - w) one-hot + w teacher")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="w of --teacher (0 .. 1)")
@@ -737,7 +737,8 @@ def main() -> None:
            "deep_steps_per_cpu_s": args.steps_per_cpu_s,
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
            "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb,
-           "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None, "environment": leg_environment(),
+           "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None,
+           "environment": leg_environment(),
            "store_content_sha256": hashlib.sha256(content.encode()).hexdigest()}
     result = load_results(args.out, header)
     def family(method: str) -> str:  # the rows' name for `method` under --members
@@ -762,7 +763,7 @@ def main() -> None:
 
             def fit(member_seed, drop=drop, budget=budget):
                 return [(method, *train_deep(runs, train_ids, val_ids, test_ds, test_table, args, member_seed, budget,
-                                             args.work, drop))]
+                                             args.work, drop, soft))]
         else:
             if pool_table is None:
                 pool_table = load_tables(args.store, pool_ids, args.table_cache)
