@@ -659,9 +659,9 @@ def main() -> None:
     ap.add_argument("--select-on", default="log_loss", choices=("log_loss", "macro_f1"),
                     help="deep model: validation score for the best checkpoint and early stopping (TrainConfig)")
     ap.add_argument("--teacher", type=Path, nargs="*", default=(),
-                    help="deep model and LightGBM: soft targets distilled from `ceiling.py --teacher-out` files (the posterior "
-                         "of the observer told the planet; privileged information, a label only): the class "
-                         "loss is the cross-entropy to (1 - w) one-hot + w teacher")
+                    help="deep model and LightGBM: soft targets distilled from `ceiling.py --teacher-out` files "
+                         "(the posterior of the observer told the planet; privileged information, a label "
+                         "only): the class loss is the cross-entropy to (1 - w) one-hot + w teacher")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="w of --teacher (0 .. 1)")
     ap.add_argument("--max-val", type=int, default=500,
                     help="cap on the validation slice (10%% of each subset); 500 is quality.json's protocol, and at "
