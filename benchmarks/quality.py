@@ -302,7 +302,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
 
     from astrobio import metrics as M
     from astrobio.evaluation.inference import predict_dataset
-    from astrobio.models import SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
+    from astrobio.models import LossConfig, SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
     from astrobio.training import TrainConfig, Trainer, load_checkpoint
 
     # a row is trained in one go, in a directory of its own (legs may run side by side); a killed leg's is left
@@ -315,7 +315,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                                 ("log_every", args.eval_every)) if v}  # 0: the preset's own
     cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, **given, patience=args.patience,
                                  select_on=args.select_on, tracking="none", warmup_steps=min(20, steps // 10))
-    system_config = SystemConfig.from_name(cfg.preset)
+    system_config = SystemConfig.from_name(cfg.preset, loss=LossConfig(spectrum_head_weight=args.spectrum_head_weight))
     torch.manual_seed(seed)  # the seed draws the initial weights too
     model = UnifiedMultiModalSystem(system_config)
 
@@ -352,6 +352,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
                        "without": list(drop),
                        "teacher": [str(p) for p in args.teacher] if soft is not None else [],
                        "teacher_weight": args.teacher_weight if soft is not None else None,
+                       "spectrum_head_weight": args.spectrum_head_weight,
                        "n_fit": len(train_ids), "n_val": len(val_ids), "torch_threads": torch.get_num_threads()}
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints of a finished row are not kept (disk)
     return row, probs_val, v["labels"], probs_test
@@ -663,6 +664,9 @@ def main() -> None:
                          "(the posterior of the observer told the planet; privileged information, a label "
                          "only): the class loss is the cross-entropy to (1 - w) one-hot + w teacher")
     ap.add_argument("--teacher-weight", type=float, default=1.0, help="w of --teacher (0 .. 1)")
+    ap.add_argument("--spectrum-head-weight", type=float, default=0.0,
+                    help="deep model: weight of the spectrum head's loss (LossConfig.spectrum_head_weight; the "
+                         "hidden PRIVILEGED_KEYS as training targets only); 0, quality.json's recipe, builds none")
     ap.add_argument("--max-val", type=int, default=500,
                     help="cap on the validation slice (10%% of each subset); 500 is quality.json's protocol, and at "
                          "32k a 2,000-run slice picks the deep model's checkpoint better (docs/results.md, 2026-12-07)")
@@ -738,6 +742,7 @@ def main() -> None:
            "deep_budget_steps": dict(zip(map(str, sizes), step_budgets)) if args.budget_steps else None,
            "torch_threads": torch.get_num_threads(), "cache_mb": args.cache_mb,
            "teacher": [str(p) for p in args.teacher], "teacher_weight": args.teacher_weight if args.teacher else None,
+           "deep_spectrum_head_weight": args.spectrum_head_weight,
            "environment": leg_environment(),
            "store_content_sha256": hashlib.sha256(content.encode()).hexdigest()}
     result = load_results(args.out, header)

@@ -1,5 +1,6 @@
 """PlanetRunDataset on a small hand-made store: splits, statistics, items, workers, loader."""
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -12,16 +13,16 @@ from torch_geometric.data import Data
 
 from astrobio.constants import S_EARTH
 from astrobio.data.batch import MODALITIES, MultiModalBatch
-from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, PlanetRunDataset, collate_multimodal_batch,
-                                   make_dataloader, split_of)
+from astrobio.data.dataset import (LOG10_NUMERIC_FIELDS, STATS_FILE, NormStats, PlanetRunDataset,
+                                   collate_multimodal_batch, make_dataloader, split_of)
 from astrobio.data.storage import RealDataStorage
 from astrobio.data.tokenizer import TOKENIZER_FILE, load_tokenizer, train_tokenizer
 from astrobio.errors import CorruptRunError, InputValidationError, StorageError
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
 from astrobio.world import simulate_runs, survey
 from astrobio.world.features import physics_features, spectrum_reading
-from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, PlanetObserved,
-                                  PlanetRun, PlanetTruth)
+from astrobio.world.types import (LABEL_KEYS, OBSERVED_NUMERIC_FIELDS, PRIVILEGED_KEYS, REGRESSION_KEYS,
+                                  PlanetObserved, PlanetRun, PlanetTruth)
 
 LAT, LON, LEV = 2, 3, 2
 N_SYSTEMS = 14
@@ -175,6 +176,55 @@ def test_stats_recomputed_for_another_split_seed(store, train, tmp_path):
     np.testing.assert_allclose(other.stats.datacube_mean, _hand_stats(store, other.run_ids)[0], rtol=1e-9)
     PlanetRunDataset(store, "train")  # restore seed-0 stats for the other tests
     assert json.loads((store / STATS_FILE).read_text())["fingerprint"] == train.stats.fingerprint
+
+
+def _privileged(i: int) -> list[float]:
+    """PRIVILEGED_KEYS of `_run(i)` by hand: cloud top 0.1 bar, radius 1 + 0.1 i, mass 1 + 0.3 i, albedo 0.3."""
+    return [-1.0, math.log10(1.0 + 0.1 * i), math.log10(1.0 + 0.3 * i), 0.3]
+
+
+def test_privileged_targets_are_the_train_standardised_hidden_truth(train):
+    hand = np.array([_privileged(int(r[4:])) for r in train.run_ids])
+    st = train.stats
+    np.testing.assert_allclose(st.privileged_mean, hand.mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(st.privileged_std[1:3], hand.std(0)[1:3], rtol=1e-6)
+    assert st.privileged_std[0] == st.privileged_std[3] == 1.0  # constant in the hand store
+    item = train[0]
+    expected = (np.array(_privileged(int(train.run_ids[0][4:]))) - st.privileged_mean) / st.privileged_std
+    np.testing.assert_allclose(item["privileged_targets"].numpy(), expected, rtol=1e-6, atol=1e-6)
+    batch = next(iter(make_dataloader(train, batch_size=3)))
+    assert batch.privileged_targets.shape == (3, len(PRIVILEGED_KEYS))
+
+
+def test_hidden_truth_changes_the_privileged_targets_and_no_input(train):
+    run = _run(31, "Far-Away")
+    hidden = dataclasses.replace(run, run_id="syn-131", truth=dataclasses.replace(
+        run.truth, cloud_top_pressure_bar=0.01, surface_albedo=0.2, planet_mass_earth=7.0))
+    a, b = PlanetRunDataset.from_runs([run, hidden], like=train)
+    pa, pb = a.pop("privileged_targets"), b.pop("privileged_targets")
+    a.pop("run_id"), b.pop("run_id")
+    _same_items(a, b)  # every input (and every label: the truth the labels came from is the run's) is the same
+    st = train.stats
+    moved = (np.array([-2.0, 0.0, math.log10(7.0), 0.2]) - np.array([-1.0, 0.0, math.log10(1.0 + 0.3 * 31), 0.3])) \
+        / st.privileged_std
+    np.testing.assert_allclose((pb - pa).numpy(), moved * [1, 0, 1, 1], rtol=1e-5, atol=1e-6)
+
+
+def test_version_1_statistics_still_serve_and_a_store_recomputes_them(store, train):
+    old = train.stats.to_json()
+    old.pop("privileged")
+    old["version"] = 1
+    loaded = NormStats.from_json(old)
+    assert loaded.privileged_mean is None and loaded.to_json() == old
+    with pytest.raises(StorageError, match="another layout"):
+        NormStats.from_json({**old, "version": 2})  # version 2 without its privileged moments
+    mem = PlanetRunDataset.from_runs([_run(40, "Far-Away")], like={**train.data_state(), "stats": old})
+    assert mem[0]["privileged_targets"] is None  # a checkpoint of an older version predicts as before
+    assert collate_multimodal_batch([mem[0]]).privileged_targets is None
+    (store / STATS_FILE).write_text(json.dumps(old))
+    again = PlanetRunDataset(store, "train")
+    assert json.loads((store / STATS_FILE).read_text())["version"] == 2
+    np.testing.assert_array_equal(again.stats.privileged_mean, train.stats.privileged_mean)
 
 
 def test_tokenizer_trained_on_train_texts_only(store, train):

@@ -118,6 +118,16 @@ def test_a_step_budget_runs_exactly_its_steps_without_a_cpu_budget(quality, eval
     assert (t["steps"], t["planned_steps"], t["budget_steps"], t["budget_cpu_s"]) == (6, 6, 6, None)
     assert t["stop_reason"] == "max_steps"
     assert result["legs"][0]["deep_budget_steps"] == {"16": 6} and result["legs"][0]["deep_budget_cpu_s"] is None
+    assert t["spectrum_head_weight"] == 0.0 and result["legs"][0]["deep_spectrum_head_weight"] == 0.0
+    # the spectrum head's loss (hidden truth as a target) changes the training, and the row says it was used
+    head_out = tmp_path / "head.json"
+    monkeypatch.setattr(sys, "argv", [a if a != str(out) else str(head_out) for a in common]
+                        + ["--sizes", "16", "--budget-steps", "6", "--spectrum-head-weight", "0.5"])
+    quality.main()
+    head = json.loads(head_out.read_text())
+    assert head["rows"][0]["training"]["spectrum_head_weight"] == 0.5
+    assert head["legs"][0]["deep_spectrum_head_weight"] == 0.5
+    assert head["rows"][0]["log_loss"] != row["log_loss"]
     monkeypatch.setattr(sys, "argv", common + ["--sizes", "16,24", "--budget-steps", "6"])
     with pytest.raises(SystemExit, match="one value per size"):
         quality.main()

@@ -15,7 +15,7 @@ import torch
 
 from astrobio.data.batch import MODALITIES, MultiModalBatch, missing_graph
 from astrobio.data.tokenizer import BOS_ID, PAD_ID
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
+from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, PRIVILEGED_KEYS, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
 
 LAT, LON, LEV, MONTHS = 8, 16, 5, 12
 SIGMA = torch.tensor([1.0, 0.8, 0.6, 0.4, 0.2])
@@ -107,6 +107,7 @@ def make_batch(B: int = 4, seed: int = 0, missing: dict | None = None, vocab: in
         regression_targets=regression,
         regression_stats={"mean": torch.zeros(len(REGRESSION_KEYS)), "std": torch.ones(len(REGRESSION_KEYS))},
         modality_mask=mask,
+        privileged_targets=torch.randn(B, len(PRIVILEGED_KEYS), generator=g),  # drawn last: earlier values unchanged
     )
 
 

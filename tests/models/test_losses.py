@@ -1,5 +1,6 @@
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch
 from astrobio.errors import InputValidationError
 from astrobio.models.losses import (LossConfig, compute_multimodal_loss, consistency_loss, physics_losses,
                                     saturation_specific_humidity, saturation_vapour_pressure,
-                                    target_surface_pressure_bar)
+                                    spectrum_head_loss, target_surface_pressure_bar)
 
 
 def phys(batch, cube, config=LossConfig(), **kw):
@@ -139,7 +140,30 @@ def test_consistency_loss_exact():
     assert loss.item() == 0.0 and loss.requires_grad
 
 
+def _head_batch(privileged):
+    """Two runs, one target and (optionally) one privileged target each; only run 0 has a spectrum."""
+    mask = torch.tensor([[True, True, True, True], [True, True, False, True]])
+    return SimpleNamespace(regression_targets=torch.tensor([[1.0], [3.0]]), modality_mask=mask,
+                           privileged_targets=torch.tensor([[2.0], [3.0]]) if privileged else None)
+
+
+def test_spectrum_head_loss_exact_over_runs_with_a_spectrum():
+    zero = torch.zeros(2, 2)
+    assert spectrum_head_loss(zero, _head_batch(True)).item() == pytest.approx((1 + 4) / 2)  # run 1 not counted
+    assert spectrum_head_loss(zero, _head_batch(False)).item() == pytest.approx(1.0)  # regression columns only
+    b = _head_batch(True)
+    b.regression_targets[0, 0] = math.nan  # an unknown target is left out, not a NaN loss
+    assert spectrum_head_loss(zero, b).item() == pytest.approx(4.0)
+    b.modality_mask[:, 2] = False  # no spectrum at all: 0, still differentiable
+    pred = zero.clone().requires_grad_()
+    loss = spectrum_head_loss(pred, b)
+    assert loss.item() == 0.0 and loss.requires_grad
+
+
 def test_loss_config_validation():
+    for bad in (-0.1, math.inf, math.nan):
+        with pytest.raises(InputValidationError, match="spectrum_head_weight"):
+            LossConfig(spectrum_head_weight=bad)
     with pytest.raises(InputValidationError):
         LossConfig(albedo_range=(0.5, 0.2))
     with pytest.raises(InputValidationError):

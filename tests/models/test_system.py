@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -35,7 +36,8 @@ def test_output_contract(batch):
     m = tiny_system()
     out = m(batch)
     assert set(out) == {"fused", "logits", "regression", "modality_weights", "embeddings", "datacube", "graph",
-                        "language", "spectrum"}
+                        "language", "spectrum", "spectrum_targets"}
+    assert out["spectrum_targets"] is None  # no spectrum head unless its loss weight is > 0
     assert out["logits"].shape == (4, 3) and out["regression"].shape == (4, 7)
     assert torch.allclose(out["modality_weights"].sum(-1), torch.ones(4))
     assert out["modality_weights"][1, 2] < 1e-6 and out["modality_weights"][3, 0] < 1e-6  # missing ones
@@ -72,6 +74,29 @@ def test_loss_components_and_weights(batch):
     assert torch.allclose(loss["total"], expected)
     assert (w.classification_weight, w.language_weight, w.graph_weight, w.physics_weight,
             w.consistency_weight) == (1.0, 0.3, 0.2, 0.2, 0.15)
+
+
+def test_the_spectrum_head_learns_hidden_targets_the_heads_never_read(batch):
+    cfg = SystemConfig.from_name("tiny")
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, spectrum_head_weight=0.5))
+    torch.manual_seed(0)
+    m = UnifiedMultiModalSystem(cfg).eval()
+    out = m(batch)
+    assert out["spectrum_targets"].shape == (4, 7 + 4)  # REGRESSION_KEYS then PRIVILEGED_KEYS
+    loss = compute_multimodal_loss(out, batch, cfg.loss)
+    base = compute_multimodal_loss({**out, "spectrum_targets": None}, batch, cfg.loss)
+    assert "spectrum_head" not in base
+    assert torch.allclose(loss["total"], base["total"] + 0.5 * loss["spectrum_head"])
+    loss["total"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.spectrum_head.parameters())
+    # the hidden targets are targets only: other values change no output of the model
+    other = dataclasses.replace(batch, privileged_targets=torch.randn_like(batch.privileged_targets) * 100)
+    with torch.no_grad():
+        a, b = m(batch), m(other)
+    for key in ("logits", "regression", "spectrum_targets"):
+        assert torch.equal(a[key], b[key]), key
+    # a checkpoint's config rebuilds the head
+    assert UnifiedMultiModalSystem(SystemConfig.from_dict(cfg.to_dict())).spectrum_head is not None
 
 
 def test_gradients_reach_every_parameter():

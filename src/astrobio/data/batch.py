@@ -70,6 +70,7 @@ class MultiModalBatch:
     regression_targets: torch.Tensor  # (B, 7) float32, standardised
     regression_stats: dict[str, torch.Tensor]  # mean, std: (7,) float32
     modality_mask: torch.Tensor  # (B, 4) bool, order MODALITIES
+    privileged_targets: torch.Tensor | None = None  # (B, 4) float32, PRIVILEGED_KEYS standardised; targets only
 
     def __len__(self) -> int:
         return len(self.run_ids)
@@ -94,7 +95,8 @@ class MultiModalBatch:
     def subset(self, modalities_to_drop: Iterable[str]) -> "MultiModalBatch":
         """A copy with the named modalities removed: mask False and input replaced by the missing value.
 
-        The targets (datacube_target, labels, regression_targets) are kept; only inputs are dropped.
+        The targets (datacube_target, labels, regression_targets, privileged_targets) are kept; only inputs are
+        dropped.
         """
         drop = list(modalities_to_drop)
         for name in drop:

@@ -47,11 +47,12 @@ from astrobio.errors import CorruptRunError, InputValidationError, StorageError
 from astrobio.io import write_json
 from astrobio.world.atmosphere import PRIOR_SURFACE_PRESSURE_BAR
 from astrobio.world.features import instellation_wm2, spectrum_reading
-from astrobio.world.types import (CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS,
-                                  SPECTRUM_READING_FIELDS, PlanetRun)
+from astrobio.world.labels import privileged_targets
+from astrobio.world.types import (CLASS_NAMES, OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, PRIVILEGED_KEYS,
+                                  REGRESSION_KEYS, SPECTRUM_READING_FIELDS, PlanetRun)
 
 SPLITS = ("train", "val", "test")
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2 adds the privileged targets' moments; a version-1 file (a checkpoint's) still loads
 DATA_STATE_VERSION = 1  # layout of `PlanetRunDataset.data_state()` (saved in checkpoints)
 DATACUBE_VARIABLES = tuple(v["name"] for v in annotation.DATACUBE_VARIABLES)  # storage order
 SPECTRUM_BINS = 1000  # SpectrumConfig.n_bins default: the width of an all-missing spectrum batch
@@ -96,10 +97,14 @@ class NormStats:
     numerical_std: np.ndarray  # (F,)
     regression_mean: np.ndarray  # (7,) REGRESSION_KEYS
     regression_std: np.ndarray  # (7,)
+    privileged_mean: np.ndarray | None = None  # (4,) PRIVILEGED_KEYS; None in version-1 statistics
+    privileged_std: np.ndarray | None = None  # (4,)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": STATS_VERSION, "fingerprint": self.fingerprint, "n_train_runs": self.n_train_runs,
+            # statistics adopted from a version-1 checkpoint stay version 1, so they load again
+            "version": STATS_VERSION if self.privileged_mean is not None else 1,
+            "fingerprint": self.fingerprint, "n_train_runs": self.n_train_runs,
             "datacube": {"variables": list(DATACUBE_VARIABLES), "mean": self.datacube_mean.tolist(),
                          "std": self.datacube_std.tolist()},
             "numerical": {"fields": list(OBSERVED_NUMERIC_FIELDS),
@@ -107,17 +112,22 @@ class NormStats:
                           "mean": self.numerical_mean.tolist(), "std": self.numerical_std.tolist()},
             "regression": {"keys": list(REGRESSION_KEYS), "mean": self.regression_mean.tolist(),
                            "std": self.regression_std.tolist()},
+            **({"privileged": {"keys": list(PRIVILEGED_KEYS), "mean": self.privileged_mean.tolist(),
+                               "std": self.privileged_std.tolist()}} if self.privileged_mean is not None else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "NormStats":
-        if d.get("version") != STATS_VERSION or d["numerical"]["fields"] != list(OBSERVED_NUMERIC_FIELDS) \
-                or d["regression"]["keys"] != list(REGRESSION_KEYS):
+        priv = d.get("privileged")
+        if d.get("version") not in (1, STATS_VERSION) or d["numerical"]["fields"] != list(OBSERVED_NUMERIC_FIELDS) \
+                or d["regression"]["keys"] != list(REGRESSION_KEYS) \
+                or (d["version"] == STATS_VERSION and (priv is None or priv["keys"] != list(PRIVILEGED_KEYS))):
             raise StorageError(f"{STATS_FILE} has another layout (version {d.get('version')}); delete it to recompute")
         f32 = partial(np.asarray, dtype=np.float64)
         return cls(d["fingerprint"], int(d["n_train_runs"]), f32(d["datacube"]["mean"]), f32(d["datacube"]["std"]),
                    f32(d["numerical"]["mean"]), f32(d["numerical"]["std"]),
-                   f32(d["regression"]["mean"]), f32(d["regression"]["std"]))
+                   f32(d["regression"]["mean"]), f32(d["regression"]["std"]),
+                   *((f32(priv["mean"]), f32(priv["std"])) if priv is not None else ()))
 
 
 class _Moments:
@@ -250,6 +260,15 @@ def regression_vector(labels: dict[str, Any], run_id: str) -> np.ndarray:
     return y
 
 
+def privileged_vector(a: dict[str, Any]) -> np.ndarray:
+    """PRIVILEGED_KEYS of a run (a `load_arrays` dict) as float64 (4,); a non-finite value is a store defect."""
+    y = np.asarray(a["privileged"], dtype=np.float64)
+    if y.shape != (len(PRIVILEGED_KEYS),) or not np.isfinite(y).all():
+        raise CorruptRunError(a["run_id"], "truth (privileged targets)", f"gives {y.tolist()}, expected "
+                              f"{len(PRIVILEGED_KEYS)} finite values {PRIVILEGED_KEYS}")
+    return y
+
+
 def class_label(labels: dict[str, Any], run_id: str) -> int:
     """The habitability class, an index into CLASS_NAMES; anything else is a store defect."""
     c = labels.get("habitability_class")
@@ -262,8 +281,9 @@ def class_label(labels: dict[str, Any], run_id: str) -> int:
 
 def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str) -> NormStats:
     """Statistics over train runs (`load_arrays` dicts): datacube (prior and true) per variable,
-    observed numbers over present values, regression targets."""
+    observed numbers over present values, regression and privileged targets."""
     cube, num, reg = _Moments(2), _Moments(len(OBSERVED_NUMERIC_FIELDS)), _Moments(len(REGRESSION_KEYS))
+    priv = _Moments(len(PRIVILEGED_KEYS))
     n = 0
     for a in train_arrays:
         check_run_arrays(a)  # a NaN would be skipped by the moments, an inf would poison them
@@ -272,11 +292,12 @@ def compute_norm_stats(train_arrays: Iterable[dict[str, Any]], fingerprint: str)
                 cube.add(a[key], axis_channels=0)  # (2, 12, lat, lon, lev)
         num.add(checked_numeric_features(a["observed"], a["run_id"])[:, None])
         reg.add(regression_vector(a["labels"], a["run_id"])[:, None])
+        priv.add(privileged_vector(a)[:, None])
         n += 1
     if n == 0:
         raise StorageError("the train split is empty: normalisation statistics need at least one train run")
-    (cm, cs), (nm, ns), (rm, rs) = cube.result(), num.result(), reg.result()
-    return NormStats(fingerprint, n, cm, cs, nm, ns, rm, rs)
+    (cm, cs), (nm, ns), (rm, rs), (pm, ps) = cube.result(), num.result(), reg.result(), priv.result()
+    return NormStats(fingerprint, n, cm, cs, nm, ns, rm, rs, pm, ps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,6 +419,9 @@ class PlanetRunDataset(torch.utils.data.Dataset):
             "surface_pressure_bar": self.prior_surface_pressure_bar,
             "label": class_label(a["labels"], run_id),
             "regression_targets": torch.from_numpy(reg.astype(np.float32)),
+            # hidden truth as a training target only (no input above reads it); None with version-1 statistics
+            "privileged_targets": None if st.privileged_mean is None else torch.from_numpy(
+                ((privileged_vector(a) - st.privileged_mean) / st.privileged_std).astype(np.float32)),  # (4,)
         }
         item.update(self._shared)
         return item
@@ -475,8 +499,8 @@ class PlanetRunDataset(torch.utils.data.Dataset):
         path = self.path / STATS_FILE
         fingerprint = self._fingerprint(train_ids)
         stats = NormStats.from_json(json.loads(path.read_text())) if path.is_file() else None
-        if stats is not None and stats.fingerprint != fingerprint:
-            stats = None
+        if stats is not None and (stats.fingerprint != fingerprint or stats.privileged_mean is None):
+            stats = None  # made for other train runs, or by a version without the privileged targets
         texts: list[str] = []
         if stats is None:
             def arrays():
@@ -546,7 +570,7 @@ def _arrays_of(run: Any) -> dict[str, Any]:
             "spectrum": arrays["spectrum"], "graph_x": arrays["graph/x"], "graph_edge_index": arrays["graph/edge_index"],
             "physics_features": arrays["physics_features"], "spectrum_reading": spectrum_reading(run.extras),
             "coords": dict(run.coords), "text": run.text, "labels": dict(run.labels),
-            "observed": run.observed.to_dict()}
+            "observed": run.observed.to_dict(), "privileged": privileged_targets(run.truth.to_dict())}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -623,6 +647,9 @@ def collate_multimodal_batch(items: Sequence[dict[str, Any]], max_text_tokens: i
                                         for it in items]),
         regression_stats={k: torch.as_tensor(v, dtype=torch.float32) for k, v in first["regression_stats"].items()},
         modality_mask=present,
+        privileged_targets=(torch.stack([torch.as_tensor(it["privileged_targets"], dtype=torch.float32)
+                                         for it in items])
+                            if all(it.get("privileged_targets") is not None for it in items) else None),
     )
 
 

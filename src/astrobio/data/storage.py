@@ -43,6 +43,7 @@ from astrobio.data.tokenizer import TOKENIZER_FILE
 from astrobio.errors import AnnotationError, InputValidationError, StorageError
 from astrobio.io import atomic_path, json_default
 from astrobio.world.features import spectrum_reading
+from astrobio.world.labels import privileged_targets
 from astrobio.world.types import (MODALITIES, PHYSICS_FEATURES, PlanetObserved, PlanetRun, PlanetTruth,
                                   dataclass_from_dict, legacy_run_id_for, run_id_for)
 
@@ -255,6 +256,8 @@ def _group_arrays(g) -> dict[str, Any]:
         "observed": json.loads(g.attrs["observed"]),
         # only the observer's reading of the spectrum leaves the extras (which also hold true-planet values)
         "spectrum_reading": spectrum_reading(json.loads(g.attrs["extras"])),
+        # hidden values of the true planet, for training targets only (`PRIVILEGED_KEYS`); no input is built from them
+        "privileged": privileged_targets(json.loads(g.attrs["truth"])),
     }
 
 
@@ -795,7 +798,8 @@ class RealDataStorage:
         Keys: run_id, system, resolution, seed, datacube_prior, datacube_true, spectrum (None when
         absent), graph_x, graph_edge_index (None when the run has no graph), physics_features (None in
         stores written before they were stored), coords (dict of arrays), text, labels (dict), observed
-        (dict, NaN for unknown values), spectrum_reading (`world.features.spectrum_reading` of the extras).
+        (dict, NaN for unknown values), spectrum_reading (`world.features.spectrum_reading` of the extras),
+        privileged (`world.labels.privileged_targets` of the truth: training targets, never inputs).
         """
         g = self._group(run_id)
         return {"run_id": run_id, "system": g.attrs["system"], "resolution": g.attrs["resolution"],

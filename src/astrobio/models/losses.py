@@ -54,6 +54,11 @@ class LossConfig:
     """Latitude-weighted MSE of the predicted to the true datacube (normalised units)."""
     regression_weight: float = 0.5
     """MSE on the standardised regression targets."""
+    spectrum_head_weight: float = 0.0
+    """MSE of the spectrum head (`spectrum_head_loss`): the spectrum encoder's pooled features predict the
+    standardised regression targets and the hidden `PRIVILEGED_KEYS`, on runs with a spectrum (hidden truth as a
+    training target, never an input: learning using privileged information, Vapnik & Vashist 2009). 0 builds
+    no head; docs/results.md (twenty-fourth session) measured 0.5."""
     graph_kl_beta: float = 0.1
     """β of the KL term (β-VAE, Higgins et al. 2017); < 1 keeps the latent informative for small graphs."""
     graph_node_weight: float = 1.0
@@ -74,6 +79,8 @@ class LossConfig:
             raise InputValidationError("albedo_range", self.albedo_range, "0 <= min <= max < 1")
         if self.consistency_temperature <= 0:
             raise InputValidationError("consistency_temperature", self.consistency_temperature, "> 0")
+        if not 0.0 <= self.spectrum_head_weight < float("inf"):
+            raise InputValidationError("spectrum_head_weight", self.spectrum_head_weight, "a finite weight >= 0")
 
 
 def saturation_vapour_pressure(temperature_k: torch.Tensor) -> torch.Tensor:
@@ -170,6 +177,20 @@ def graph_loss(graph_out: Dict[str, torch.Tensor], graph: Any, present: torch.Te
     return {"graph": total, "graph_edge": recon, "graph_node": node, "graph_kl": kl}
 
 
+def spectrum_head_loss(prediction: torch.Tensor, batch: Any) -> torch.Tensor:
+    """MSE of the spectrum head's prediction [B, R + P] of the standardised regression and privileged targets,
+    over the runs with a spectrum (a run without one has nothing to read them from) and the known targets; the
+    privileged columns count only when the batch carries them (statistics of an older version do not)."""
+    target = batch.regression_targets  # (B, R)
+    if batch.privileged_targets is not None:
+        target = torch.cat([target, batch.privileged_targets], dim=-1)  # (B, R + P)
+    else:
+        prediction = prediction[:, : target.shape[-1]]
+    on = torch.isfinite(target) & batch.modality_mask[:, MODALITIES.index("spectrum")].unsqueeze(-1)  # (B, R + P)
+    err = (prediction - torch.where(on, target, torch.zeros_like(target))).pow(2)
+    return (err * on).sum() / on.sum().clamp(min=1)
+
+
 def compute_multimodal_loss(outputs: Dict[str, Any], batch: Any, config: LossConfig) -> Dict[str, torch.Tensor]:
     """outputs: `UnifiedMultiModalSystem.forward(batch)`; batch: `MultiModalBatch`.
     Returns `total` and every component (each a scalar tensor; components are unweighted)."""
@@ -197,4 +218,7 @@ def compute_multimodal_loss(outputs: Dict[str, Any], batch: Any, config: LossCon
                     + c.graph_weight * out["graph"] + c.physics_weight * out["physics"]
                     + c.consistency_weight * out["consistency"] + c.datacube_weight * out["datacube"]
                     + c.regression_weight * out["regression"])
+    if outputs.get("spectrum_targets") is not None:  # the head exists only when spectrum_head_weight > 0
+        out["spectrum_head"] = spectrum_head_loss(outputs["spectrum_targets"], batch)
+        out["total"] = out["total"] + c.spectrum_head_weight * out["spectrum_head"]
     return out

@@ -36,7 +36,8 @@ from astrobio.models.language import LanguageConfig, RebuiltLLMIntegration, labe
 from astrobio.models.losses import LossConfig
 from astrobio.models.presets import preset_entry
 from astrobio.models.spectrum import SpectrumEncoder, SpectrumEncoderConfig
-from astrobio.world.types import OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, REGRESSION_KEYS, SPECTRUM_READING_FIELDS
+from astrobio.world.types import (OBSERVED_NUMERIC_FIELDS, PHYSICS_FEATURES, PRIVILEGED_KEYS, REGRESSION_KEYS,
+                                  SPECTRUM_READING_FIELDS)
 
 N_PHYSICS_FEATURES = len(PHYSICS_FEATURES)  # MultiModalBatch.physics_features width
 N_READING = len(SPECTRUM_READING_FIELDS)  # MultiModalBatch.spectrum_reading width
@@ -135,7 +136,7 @@ def _head(dim: int, out: int, dropout: float) -> nn.Sequential:
 
 class UnifiedMultiModalSystem(nn.Module):
     """forward(batch: MultiModalBatch) → dict `fused [B, D]`, `logits [B, C]`, `regression [B, R]`,
-    `modality_weights [B, 4]`,
+    `spectrum_targets [B, R + P]` (None unless `LossConfig.spectrum_head_weight` > 0), `modality_weights [B, 4]`,
     `embeddings {modality: [B, D]}`, and the per-encoder output dicts `datacube`, `graph`, `language`,
     `spectrum`."""
 
@@ -153,6 +154,9 @@ class UnifiedMultiModalSystem(nn.Module):
         self.fusion = CrossModalFusion(config.fusion)
         self.classifier = _head(D, config.num_classes, config.dropout)
         self.regressor = _head(D, config.num_regression, config.dropout)
+        # a learned retrieval: what the spectrum alone says of the targets and of the hidden planet (training only)
+        self.spectrum_head = (_head(config.spectrum.dim, config.num_regression + len(PRIVILEGED_KEYS),
+                                    config.dropout) if config.loss.spectrum_head_weight > 0 else None)
         self.set_gradient_checkpointing(config.gradient_checkpointing)
 
     def set_gradient_checkpointing(self, enabled: bool) -> None:
@@ -200,4 +204,6 @@ class UnifiedMultiModalSystem(nn.Module):
             "graph": gr,
             "language": lm,
             "spectrum": sp,
+            # (B, R + P) regression then PRIVILEGED_KEYS, standardised; None without a spectrum head
+            "spectrum_targets": None if self.spectrum_head is None else self.spectrum_head(sp["features"]),
         }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 from astrobio.constants import P_TRIPLE_WATER
-from astrobio.world.types import LABEL_KEYS, PlanetTruth
+from astrobio.world.types import LABEL_KEYS, PRIVILEGED_KEYS, PlanetTruth
 
 LIQUID_WATER_MIN_FRACTION = 0.1  # habitable: liquid water on >= 10% of the surface (area- and time-weighted)
 LOG10_FLOOR = -12.0  # log10 mixing ratios are floored here (below any spectroscopic relevance)
+CLOUD_TOP_FLOOR_BAR = 1e-4  # 0.1 mbar: a deck this high already flattens every band the spectrum resolves
 
 
 def is_habitable(liquid_water_fraction: float, runaway: bool, atmosphere_retained: bool,
@@ -47,3 +49,13 @@ def compute_labels(truth: PlanetTruth, climate, i: int) -> dict[str, float]:
     }
     assert tuple(labels) == LABEL_KEYS
     return labels
+
+
+def privileged_targets(truth: Mapping[str, Any]) -> list[float]:
+    """`PRIVILEGED_KEYS` of a true planet (`PlanetTruth.to_dict()`, as stored): hidden values a model may learn to
+    predict during training, never read as inputs. The cloud top is floored at `CLOUD_TOP_FLOOR_BAR`."""
+    values = [math.log10(max(float(truth["cloud_top_pressure_bar"]), CLOUD_TOP_FLOOR_BAR)),
+              math.log10(float(truth["planet_radius_earth"])), math.log10(float(truth["planet_mass_earth"])),
+              float(truth["surface_albedo"])]
+    assert len(values) == len(PRIVILEGED_KEYS)
+    return values

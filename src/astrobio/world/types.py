@@ -41,6 +41,16 @@ LABEL_KEYS = (
 )
 REGRESSION_KEYS = LABEL_KEYS[1:]
 
+# Hidden properties of the true planet that shape its spectrum but are neither labels nor observed exactly, in
+# this order: auxiliary training targets only (learning using privileged information, Vapnik & Vashist 2009),
+# never model inputs. `world.labels.privileged_targets` computes them.
+PRIVILEGED_KEYS = (
+    "log10_cloud_top_pressure_bar",
+    "log10_planet_radius_earth",
+    "log10_planet_mass_earth",
+    "surface_albedo",
+)
+
 # Observed numeric features fed to the models, in this order (NaN = missing; data/ adds a mask).
 OBSERVED_NUMERIC_FIELDS = (
     "star_teff_k",
