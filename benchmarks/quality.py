@@ -302,7 +302,7 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
 
     from astrobio import metrics as M
     from astrobio.evaluation.inference import predict_dataset
-    from astrobio.models import LossConfig, SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
+    from astrobio.models import SystemConfig, UnifiedMultiModalSystem, compute_multimodal_loss
     from astrobio.training import TrainConfig, Trainer, load_checkpoint
 
     # a row is trained in one go, in a directory of its own (legs may run side by side); a killed leg's is left
@@ -314,8 +314,9 @@ def train_deep(runs, train_ids, val_ids, test_ds, test_table, args, seed: int, b
     given = {k: v for k, v in (("lr", args.lr), ("batch_size", args.batch_size), ("eval_every", args.eval_every),
                                 ("log_every", args.eval_every)) if v}  # 0: the preset's own
     cfg = TrainConfig.for_preset(args.preset, seed=seed, max_steps=steps, **given, patience=args.patience,
-                                 select_on=args.select_on, tracking="none", warmup_steps=min(20, steps // 10))
-    system_config = SystemConfig.from_name(cfg.preset, loss=LossConfig(spectrum_head_weight=args.spectrum_head_weight))
+                                 select_on=args.select_on, tracking="none", warmup_steps=min(20, steps // 10),
+                                 spectrum_head_weight=args.spectrum_head_weight)
+    system_config = SystemConfig.from_name(cfg.preset, loss=cfg.loss_config())
     torch.manual_seed(seed)  # the seed draws the initial weights too
     model = UnifiedMultiModalSystem(system_config)
 

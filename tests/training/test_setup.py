@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from astrobio.errors import TrainingInstabilityError
+from astrobio.errors import InputValidationError, TrainingInstabilityError
 from astrobio.training import TrainConfig, Trainer
 from astrobio.training.distributed import DistContext
 from astrobio.training.setup import build_system_run
@@ -37,3 +37,23 @@ def test_activation_checkpointing_flag_sets_the_model_switch(tiny_store):
     run = build_system_run(TrainConfig(preset="tiny", activation_checkpointing=True), tiny_store, DistContext())
     assert run["system_config"].gradient_checkpointing and run["model"].config.language.gradient_checkpointing
     assert all(m.gradient_checkpointing for m in run["model"].modules() if hasattr(m, "gradient_checkpointing"))
+
+
+def test_spectrum_head_weight_builds_the_head_trains_it_and_is_planned(tiny_store):
+    from astrobio.models.memory import plan_training
+
+    cfg = TrainConfig(preset="tiny", batch_size=2, tracking="none", spectrum_head_weight=0.5)
+    run = build_system_run(cfg, tiny_store, DistContext())
+    assert run["system_config"].loss.spectrum_head_weight == 0.5 and run["model"].spectrum_head is not None
+    batch = run["train"].collate_fn()([run["train"][0], run["train"][1]])
+    assert batch.privileged_targets.shape == (2, 4)
+    losses = run["loss_fn"](run["model"](batch), batch)
+    assert "spectrum_head" in losses and torch.isfinite(losses["spectrum_head"])
+    # the plan of this run counts the head's weights: more than the same run without it
+    head = sum(p.numel() for p in run["model"].spectrum_head.parameters())
+    plain = TrainConfig(preset="tiny", batch_size=2, tracking="none")
+    assert build_system_run(plain, tiny_store, DistContext())["model"].spectrum_head is None
+    with_head, without = plan_training(cfg, "cpu", 128, 1.0), plan_training(plain, "cpu", 128, 1.0)
+    assert with_head.weights_gb - without.weights_gb == pytest.approx(head * 4 / 2**30, rel=1e-6)  # fp32
+    with pytest.raises(InputValidationError, match="spectrum_head_weight"):
+        TrainConfig(spectrum_head_weight=-1.0)

@@ -447,13 +447,14 @@ def _row(s: Strategy, counts: dict[str, int], acts: dict[str, int], lm_config: L
 
 def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1, seq_len: int | None = None,
                 strategies: tuple[str | Strategy, ...] | None = None, component: str = "system", num_gpus: int = 1,
-                headroom: float = DEFAULT_HEADROOM, graph_nodes: int = 1000, graph_edges: int = 3000
-                ) -> list[MemoryRow]:
+                headroom: float = DEFAULT_HEADROOM, graph_nodes: int = 1000, graph_edges: int = 3000,
+                system_overrides: dict[str, Any] | None = None) -> list[MemoryRow]:
     """Memory needed to train `preset` under each strategy, and whether it fits `gpu_memory_gb` (GiB).
 
     component: "system" (all five parts) or "language" (the LM alone, e.g. the seed's 13B claim).
     seq_len: text tokens per sample (default: the LM's max_position_embeddings minus the prefix).
     num_gpus: shard weights/gradients/optimizer over this many GPUs (FSDP full sharding, ZeRO-3).
+    system_overrides: `SystemConfig.from_name` overrides of the planned system (a run's `loss`: `TrainConfig.loss_config()`).
     """
     if gpu_memory_gb <= 0:
         raise InputValidationError("gpu_memory_gb", gpu_memory_gb, "> 0 GiB")
@@ -472,7 +473,7 @@ def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1,
         lm_config = LanguageConfig.from_name(preset)
         counts = {"language": language_parameter_count(lm_config)}
     else:
-        system = _meta_system(preset)
+        system = _meta_system(preset, **(system_overrides or {}))
         lm_config = system.config.language
         counts = {k: sum(p.numel() for p in v) for k, v in _component_parameters(system).items()}
     if seq_len is None:
@@ -547,7 +548,8 @@ def plan_training(cfg: Any, device_type: str, text_tokens: int, gpu_memory_gb: f
     """The memory plan of exactly the run TrainConfig `cfg` describes: its preset, micro-batch, strategy and
     the dataset's text length (what `astrobio train` prints at start, and `astrobio memory` shows)."""
     return plan_memory(cfg.preset, gpu_memory_gb, micro_batch_size=cfg.batch_size, seq_len=text_tokens,
-                       strategies=(training_strategy(cfg, device_type),))[0]
+                       strategies=(training_strategy(cfg, device_type),),
+                       system_overrides={"loss": cfg.loss_config()})[0]
 
 
 def default_text_tokens() -> int:

@@ -64,6 +64,9 @@ class TrainConfig:
     """'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32', 'bf16' (autocast) or 'fp16' (autocast + GradScaler)."""
     activation_checkpointing: bool = False
     """Recompute activations in the backward pass (sets the model config switch) to trade compute for memory."""
+    spectrum_head_weight: float = 0.0
+    """Loss weight of the spectrum head (sets `LossConfig.spectrum_head_weight`): the spectrum encoder learns the
+    targets and the hidden planet's `PRIVILEGED_KEYS` as a training target, never an input; 0 = no head."""
     eval_every: int = 50
     """Validate (and save `last`, maybe `best`) every this many optimizer steps, and at the end."""
     log_every: int = 10
@@ -130,7 +133,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputValidationError(name, value, "an integer >= 0")
-        for name in ("max_minutes", "grad_clip", "grad_norm_warn", "memory_warn_gb"):
+        for name in ("max_minutes", "grad_clip", "grad_norm_warn", "memory_warn_gb", "spectrum_head_weight"):
             if getattr(self, name) < 0:
                 raise InputValidationError(name, getattr(self, name), ">= 0")
 
@@ -156,6 +159,12 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(load_yaml(path))
+
+    def loss_config(self) -> Any:
+        """The `LossConfig` this run trains with: the seed's weights, and this config's spectrum head."""
+        from astrobio.models.losses import LossConfig
+
+        return LossConfig(spectrum_head_weight=self.spectrum_head_weight)
 
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with `overrides` applied; None values mean 'not given' (CLI flags left unset)."""

@@ -60,7 +60,8 @@ def build_system_run(cfg: TrainConfig, data: Path, ctx: DistContext) -> dict[str
         barrier(ctx)
     if len(datasets["train"]) == 0:
         raise InputValidationError("data", str(data), "a store with runs in the train split")
-    system_config = SystemConfig.from_name(cfg.preset, gradient_checkpointing=cfg.activation_checkpointing)
+    system_config = SystemConfig.from_name(cfg.preset, gradient_checkpointing=cfg.activation_checkpointing,
+                                           loss=cfg.loss_config())
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
     model = UnifiedMultiModalSystem(system_config)
     prepare_finetuning(model, cfg)
