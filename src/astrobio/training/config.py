@@ -162,7 +162,7 @@ class TrainConfig:
 
     def loss_config(self) -> Any:
         """The `LossConfig` this run trains with: the seed's weights, and this config's spectrum head."""
-        from astrobio.models.losses import LossConfig
+        from astrobio.models.losses import LossConfig  # here, not at start-up: the CLI reads TrainConfig without torch
 
         return LossConfig(spectrum_head_weight=self.spectrum_head_weight)
 
