@@ -454,7 +454,8 @@ def plan_memory(preset: str, gpu_memory_gb: float, *, micro_batch_size: int = 1,
     component: "system" (all five parts) or "language" (the LM alone, e.g. the seed's 13B claim).
     seq_len: text tokens per sample (default: the LM's max_position_embeddings minus the prefix).
     num_gpus: shard weights/gradients/optimizer over this many GPUs (FSDP full sharding, ZeRO-3).
-    system_overrides: `SystemConfig.from_name` overrides of the planned system (a run's `loss`: `TrainConfig.loss_config()`).
+    system_overrides: `SystemConfig.from_name` overrides of the planned system (a run's `loss`:
+    `TrainConfig.loss_config()`).
     """
     if gpu_memory_gb <= 0:
         raise InputValidationError("gpu_memory_gb", gpu_memory_gb, "> 0 GiB")
